@@ -1,0 +1,276 @@
+//! Parsing: model text to the untyped AST (`crate::ast`), with syntax errors as diagnostics.
+
+mod lower;
+
+use crate::ast;
+use crate::diagnostic::Diagnostic;
+use crate::span::Span;
+use pest::Parser as _;
+use pest::error::{ErrorVariant, InputLocation};
+use pest::iterators::Pair;
+use pest_derive::Parser;
+
+/// The pest parser generated from `grammar.pest`.
+#[derive(Parser)]
+#[grammar = "syntax/grammar.pest"]
+pub(crate) struct SnnParser;
+
+/// Expressions nested deeper than this are refused (with a diagnostic), so that
+/// no input can exhaust the stack of the recursive passes that follow.
+pub const MAX_NESTING: usize = 200;
+
+/// Parses a model file into its AST, or returns the syntax errors.
+pub fn parse(source: &str) -> Result<ast::File, Vec<Diagnostic>> {
+    if let Some(diagnostic) = check_nesting(source) {
+        return Err(vec![diagnostic]);
+    }
+    match SnnParser::parse(Rule::file, source) {
+        Ok(mut pairs) => match pairs.next() {
+            Some(pair) => lower::file(pair),
+            None => Ok(ast::File::default()),
+        },
+        Err(_) => Err(vec![detailed_syntax_error(source)]),
+    }
+}
+
+/// Re-parses with pest's error detail on (slower; only after a failure) and
+/// turns the result into one diagnostic.
+fn detailed_syntax_error(source: &str) -> Diagnostic {
+    pest::set_error_detail(true);
+    let result = SnnParser::parse(Rule::file, source);
+    pest::set_error_detail(false);
+    match result {
+        Ok(_) => Diagnostic::error("E0100", Span::new(0, 0), "syntax error"),
+        Err(error) => syntax_error(source, &error),
+    }
+}
+
+fn syntax_error(source: &str, error: &pest::error::Error<Rule>) -> Diagnostic {
+    let position = match error.location {
+        InputLocation::Pos(p) => p,
+        InputLocation::Span((start, _)) => start,
+    };
+    let mut expected: Vec<String> = Vec::new();
+    let mut push = |s: String| {
+        if !expected.contains(&s) {
+            expected.push(s);
+        }
+    };
+    if let ErrorVariant::ParsingError { positives, .. } = &error.variant {
+        for rule in positives {
+            if let Some(name) = rule_description(*rule) {
+                push(name.to_string());
+            }
+        }
+    }
+    if let Some(attempts) = error.parse_attempts() {
+        for token in attempts.expected_tokens() {
+            if let Some(text) = token_description(&token.to_string()) {
+                push(text);
+            }
+        }
+        for stack in attempts.call_stacks() {
+            let rule = stack.deepest.get_rule().copied().or(stack.parent);
+            if let Some(name) = rule.and_then(rule_description) {
+                push(name.to_string());
+            }
+        }
+    }
+    expected.sort_by_key(|s| (!s.starts_with('`'), s.clone()));
+    let found = found_text(source, position);
+    let span = found_span(source, position);
+    let message = if expected.is_empty() {
+        format!("syntax error: unexpected {found}")
+    } else {
+        format!("syntax error: expected {}, found {found}", join_or(&expected))
+    };
+    let mut diagnostic = Diagnostic::error("E0100", span, message).with_label_message(format!("unexpected {found}"));
+    if let Some(hint) = syntax_hint(source, position) {
+        diagnostic = diagnostic.with_note(hint);
+    }
+    diagnostic
+}
+
+/// What the user sees for a grammar rule that was expected; `None` hides internal rules.
+fn rule_description(rule: Rule) -> Option<&'static str> {
+    Some(match rule {
+        Rule::expr | Rule::operation => "an expression",
+        Rule::ident | Rule::name | Rule::unit_name => "a name",
+        Rule::unit_expr | Rule::unit_term | Rule::unit_one => "a unit",
+        Rule::number | Rule::quantity => "a number",
+        Rule::stmt | Rule::target => "a statement",
+        Rule::block => "`{`",
+        Rule::flag | Rule::flag_word => "a flag",
+        Rule::diff_eq | Rule::sub_eq | Rule::param_eq | Rule::diff_var => "an equation",
+        Rule::assign_op => "an assignment operator",
+        Rule::const_def
+        | Rule::neuron_def
+        | Rule::synapse_def
+        | Rule::shared_def
+        | Rule::group_def
+        | Rule::connect_def
+        | Rule::monitor_def
+        | Rule::environment_def
+        | Rule::setting => "a definition",
+        Rule::equations_block
+        | Rule::threshold_def
+        | Rule::reset_def
+        | Rule::refractory_def
+        | Rule::method_def
+        | Rule::init_def
+        | Rule::on_pre_def
+        | Rule::on_post_def
+        | Rule::every_step_def
+        | Rule::every_def => "a body item",
+        Rule::EOI => "end of file",
+        Rule::infix
+        | Rule::add
+        | Rule::sub
+        | Rule::mul
+        | Rule::div
+        | Rule::floordiv
+        | Rule::modulo
+        | Rule::pow
+        | Rule::lt
+        | Rule::le
+        | Rule::gt
+        | Rule::ge
+        | Rule::eq
+        | Rule::ne
+        | Rule::and
+        | Rule::or => "an operator",
+        Rule::endpoint => "a group",
+        Rule::kw_with => "`with`",
+        Rule::every_clause | Rule::kw_every => "`every`",
+        _ => return None,
+    })
+}
+
+/// Literal tokens worth naming; operators are summarized as "an operator".
+fn token_description(token: &str) -> Option<String> {
+    const SHOWN: &[&str] = &["{", "}", "(", ")", "[", "]", "=", ":", ",", "->", "/", "dt"];
+    SHOWN.contains(&token).then(|| format!("`{token}`"))
+}
+
+fn join_or(items: &[String]) -> String {
+    match items {
+        [] => String::new(),
+        [one] => one.clone(),
+        [init @ .., last] => format!("{} or {last}", init.join(", ")),
+    }
+}
+
+/// The token at `position`, quoted, for "found ...".
+fn found_text(source: &str, position: usize) -> String {
+    let rest = source.get(position..).unwrap_or("");
+    let Some(first) = rest.chars().next() else {
+        return "end of file".to_string();
+    };
+    if first == '\n' || first == '\r' {
+        return "end of line".to_string();
+    }
+    let word: String = if first.is_alphanumeric() || first == '_' {
+        rest.chars().take_while(|c| c.is_alphanumeric() || *c == '_' || *c == '.').collect()
+    } else {
+        first.to_string()
+    };
+    let word: String = word.chars().take(24).collect();
+    format!("`{word}`")
+}
+
+fn found_span(source: &str, position: usize) -> Span {
+    let rest = source.get(position..).unwrap_or("");
+    let is_word = |c: char| c.is_alphanumeric() || c == '_';
+    let len = match rest.chars().next() {
+        None | Some('\n') => 0,
+        Some(c) if is_word(c) => rest.find(|c: char| !is_word(c)).unwrap_or(rest.len()),
+        Some(c) => c.len_utf8(),
+    };
+    Span::new(position, position + len)
+}
+
+/// A hint for common mistakes at the error position.
+fn syntax_hint(source: &str, position: usize) -> Option<String> {
+    let position = position.min(source.len());
+    let line_start = source[..position].rfind('\n').map_or(0, |i| i + 1);
+    let line_end = source[line_start..].find('\n').map_or(source.len(), |i| line_start + i);
+    let line = &source[line_start..line_end];
+    if line.contains("/dt") && !line.contains(':') {
+        return Some("an equation ends with its unit: `dx/dt = expression : unit (flags)`".into());
+    }
+    None
+}
+
+/// Refuses inputs that would make the parser or later passes recurse too deeply:
+/// brackets nested deeper than `MAX_NESTING`, and long runs of prefix operators
+/// (`- - - x`) or of `**` (right-associative), which pest's Pratt parser recurses on.
+fn check_nesting(source: &str) -> Option<Diagnostic> {
+    let refuse = |offset: usize, what: &str| {
+        Some(
+            Diagnostic::error("E0101", Span::new(offset, offset + 1), "expression nested too deeply")
+                .with_label_message(format!("more than {MAX_NESTING} {what}"))
+                .with_note("split the expression with subexpressions or constants"),
+        )
+    };
+    let bytes = source.as_bytes();
+    let (mut depth, mut prefix_run, mut pow_run) = (0usize, 0usize, 0usize);
+    let mut in_comment = false;
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        if in_comment {
+            in_comment = b != b'\n';
+            i += 1;
+            continue;
+        }
+        match b {
+            b'#' => in_comment = true,
+            b'(' | b'[' | b'{' => {
+                depth += 1;
+                if depth > MAX_NESTING {
+                    return refuse(i, "levels of brackets");
+                }
+            }
+            b')' | b']' | b'}' => depth = depth.saturating_sub(1),
+            b'-' | b'+' => {
+                prefix_run += 1;
+                if prefix_run > MAX_NESTING {
+                    return refuse(i, "operators in a row");
+                }
+            }
+            b'*' if bytes.get(i + 1) == Some(&b'*') => {
+                pow_run += 1;
+                if pow_run > MAX_NESTING {
+                    return refuse(i, "`**` in a chain");
+                }
+                i += 1;
+            }
+            b' ' | b'\t' | b'\r' | b'\n' => {}
+            _ if b.is_ascii_alphanumeric() || b == b'_' || b == b'.' => {
+                let word_end = bytes[i..].iter().position(|c| !(c.is_ascii_alphanumeric() || *c == b'_' || *c == b'.'));
+                let word_end = i + word_end.unwrap_or(bytes.len() - i);
+                if &bytes[i..word_end] == b"not" {
+                    prefix_run += 1;
+                    if prefix_run > MAX_NESTING {
+                        return refuse(i, "operators in a row");
+                    }
+                } else {
+                    prefix_run = 0;
+                }
+                i = word_end;
+                continue;
+            }
+            _ => pow_run = 0,
+        }
+        if !matches!(b, b'-' | b'+' | b' ' | b'\t' | b'\r' | b'\n') {
+            prefix_run = 0;
+        }
+        i += 1;
+    }
+    None
+}
+
+/// The span of a pest pair.
+pub(crate) fn span_of(pair: &Pair<'_, Rule>) -> Span {
+    pair.as_span().into()
+}
