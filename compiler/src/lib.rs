@@ -12,9 +12,24 @@
 
 pub mod ast;
 pub mod diagnostic;
+pub mod dump;
+pub mod model;
+pub mod sema;
 pub mod span;
 pub mod syntax;
 pub mod units;
 
 pub use diagnostic::{Diagnostic, Severity};
+pub use model::Model;
 pub use span::Span;
+
+/// Parses and checks a model file's text.
+///
+/// Returns the checked model when there are no errors, and every diagnostic
+/// (errors and warnings) in source order. Never panics, whatever the input.
+pub fn check(source: &str) -> (Option<Model>, Vec<Diagnostic>) {
+    match syntax::parse(source) {
+        Ok(file) => sema::check(&file),
+        Err(diagnostics) => (None, diagnostics),
+    }
+}

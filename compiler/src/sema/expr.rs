@@ -1,0 +1,829 @@
+//! Checking expressions and statements: name resolution, types and dimensions.
+
+use super::suggest::did_you_mean;
+use crate::ast::{self, AssignOp, BinaryOp, UnaryOp};
+use crate::diagnostic::{Diagnostic, Diagnostics};
+use crate::model::{Builtin, Constant, Expr, ExprKind, Func, Stmt, Type, VarRef, Variable};
+use crate::span::Span;
+use crate::units::{self, Dimension};
+
+/// A declared variable as the checker sees it.
+#[derive(Clone, Debug)]
+pub(crate) struct Decl {
+    pub name: String,
+    pub ty: Type,
+    /// Whether statements may assign it outside `init`.
+    pub assignable: bool,
+    /// Whether `init` may assign it.
+    pub init_assignable: bool,
+    /// Subexpression (for the error message).
+    pub subexpression: bool,
+    /// Its declaration was wrong (already reported): uses of it are not checked further.
+    pub poisoned: bool,
+}
+
+impl Decl {
+    pub fn of(variable: &Variable) -> Decl {
+        Decl {
+            name: variable.name.clone(),
+            ty: variable.ty,
+            assignable: variable.is_assignable(false),
+            init_assignable: variable.is_assignable(true),
+            subexpression: matches!(variable.kind, crate::model::VarKind::Subexpression(_)),
+            poisoned: false,
+        }
+    }
+}
+
+/// Where code appears; decides which names exist.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Place {
+    /// A constant, a setting, a group size: numbers, units and earlier constants only.
+    Constant,
+    /// Neuron code.
+    Neuron,
+    /// Synapse code (pre/post variables, `i`, `j`).
+    Synapse,
+    /// The shared block.
+    Shared,
+}
+
+/// The names visible to a piece of code.
+pub(crate) struct Scope<'a> {
+    pub place: Place,
+    pub constants: &'a [Constant],
+    pub shared: &'a [Decl],
+    pub local: &'a [Decl],
+    /// Presynaptic and postsynaptic group variables; `None` in a synapse type that
+    /// no pathway uses (then such names are accepted unchecked).
+    pub pre: Option<&'a [Decl]>,
+    pub post: Option<&'a [Decl]>,
+    /// Whether `xi` may appear (right-hand sides of differential equations).
+    pub noise: bool,
+    /// Whether `rand()`/`randn()` may appear.
+    pub random: bool,
+    /// Whether this is `init` code (constant parameters may be set).
+    pub init: bool,
+}
+
+impl<'a> Scope<'a> {
+    pub fn constant(constants: &'a [Constant]) -> Scope<'a> {
+        Scope {
+            place: Place::Constant,
+            constants,
+            shared: &[],
+            local: &[],
+            pre: None,
+            post: None,
+            noise: false,
+            random: false,
+            init: false,
+        }
+    }
+
+    fn builtins(&self) -> &'static [Builtin] {
+        match self.place {
+            Place::Constant => &[Builtin::Pi, Builtin::Inf],
+            Place::Neuron => &[
+                Builtin::T,
+                Builtin::Dt,
+                Builtin::I,
+                Builtin::N,
+                Builtin::Pi,
+                Builtin::Inf,
+            ],
+            Place::Synapse => &[
+                Builtin::T,
+                Builtin::Dt,
+                Builtin::I,
+                Builtin::J,
+                Builtin::N,
+                Builtin::NPre,
+                Builtin::NPost,
+                Builtin::Pi,
+                Builtin::Inf,
+            ],
+            Place::Shared => &[Builtin::T, Builtin::Dt, Builtin::Pi, Builtin::Inf],
+        }
+    }
+
+    fn candidates(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.local.iter().map(|d| d.name.clone()).collect();
+        names.extend(self.shared.iter().map(|d| d.name.clone()));
+        if let Some(pre) = self.pre {
+            names.extend(pre.iter().map(|d| format!("{}_pre", d.name)));
+        }
+        if let Some(post) = self.post {
+            names.extend(post.iter().map(|d| format!("{}_post", d.name)));
+            names.extend(post.iter().map(|d| d.name.clone()));
+        }
+        names.extend(self.builtins().iter().map(|b| b.name().to_string()));
+        names.extend(self.constants.iter().map(|c| c.name.clone()));
+        names.extend(units::common_names());
+        names
+    }
+}
+
+/// What a name resolves to.
+enum Resolved {
+    Var(VarRef, Type),
+    Builtin(Builtin),
+    Const(usize),
+    Unit(f64, Dimension),
+    Noise(String),
+    /// A pre/post name in a synapse type no pathway uses: accepted unchecked.
+    Unbound,
+}
+
+/// The dimension of `xi`: 1/sqrt(second).
+pub(crate) fn noise_dim() -> Dimension {
+    Dimension::ONE.div(Dimension::TIME.sqrt().unwrap_or_default())
+}
+
+/// Names that can not be declared: built-ins and Brian2's internal variables.
+pub(crate) fn reserved(name: &str) -> bool {
+    matches!(
+        name,
+        "t" | "dt"
+            | "i"
+            | "j"
+            | "N"
+            | "N_pre"
+            | "N_post"
+            | "pi"
+            | "inf"
+            | "xi"
+            | "lastspike"
+            | "not_refractory"
+            | "lastupdate"
+            | "True"
+            | "False"
+    ) || name.starts_with("xi_")
+        || Func::from_name(name).is_some()
+}
+
+fn is_noise_name(name: &str) -> bool {
+    name == "xi" || (name.starts_with("xi_") && name.len() > 3)
+}
+
+/// Checks expressions of one scope, collecting diagnostics and noise names.
+pub(crate) struct Checker<'s, 'd> {
+    pub scope: &'s Scope<'s>,
+    pub diags: &'d mut Diagnostics,
+    /// Noise terms met so far (`xi`, `xi_1`, ...).
+    pub noise: Vec<String>,
+    /// Where noise was first used.
+    pub noise_span: Option<Span>,
+}
+
+impl<'s, 'd> Checker<'s, 'd> {
+    pub fn new(scope: &'s Scope<'s>, diags: &'d mut Diagnostics) -> Checker<'s, 'd> {
+        Checker {
+            scope,
+            diags,
+            noise: Vec::new(),
+            noise_span: None,
+        }
+    }
+
+    fn error<T>(&mut self, diagnostic: Diagnostic) -> Option<T> {
+        self.diags.push(diagnostic);
+        None
+    }
+
+    fn resolve(&mut self, name: &ast::Ident) -> Option<Resolved> {
+        let scope = self.scope;
+        let text = name.name.as_str();
+        if let Some(k) = scope.local.iter().position(|d| d.name == text) {
+            if scope.local[k].poisoned {
+                return Some(Resolved::Unbound);
+            }
+            return Some(Resolved::Var(VarRef::Local(k), scope.local[k].ty));
+        }
+        if scope.place == Place::Synapse {
+            for (suffix, side) in [("_pre", scope.pre), ("_post", scope.post)] {
+                if let Some(base) = text.strip_suffix(suffix) {
+                    let Some(decls) = side else {
+                        return Some(Resolved::Unbound);
+                    };
+                    if let Some(k) = decls.iter().position(|d| d.name == base) {
+                        let r = if suffix == "_pre" {
+                            VarRef::Pre(k)
+                        } else {
+                            VarRef::Post(k)
+                        };
+                        return Some(Resolved::Var(r, decls[k].ty));
+                    }
+                    let group = if suffix == "_pre" {
+                        "presynaptic"
+                    } else {
+                        "postsynaptic"
+                    };
+                    let names: Vec<String> = decls
+                        .iter()
+                        .map(|d| format!("{}{suffix}", d.name))
+                        .collect();
+                    let mut diagnostic = Diagnostic::error(
+                        "E0205",
+                        name.span,
+                        format!("the {group} group has no variable `{base}`"),
+                    )
+                    .with_label_message(format!(
+                        "`{text}` refers to `{base}` of the {group} group"
+                    ));
+                    if let Some(hint) = did_you_mean(text, names.iter().map(String::as_str)) {
+                        diagnostic = diagnostic.with_note(hint);
+                    }
+                    self.diags.push(diagnostic);
+                    return None;
+                }
+            }
+        }
+        if let Some(b) = scope.builtins().iter().find(|b| b.name() == text) {
+            return Some(Resolved::Builtin(*b));
+        }
+        if is_noise_name(text) {
+            if scope.noise {
+                return Some(Resolved::Noise(text.to_string()));
+            }
+            self.diags.push(
+                Diagnostic::error("E0404", name.span, format!("noise `{text}` is only allowed in differential equations"))
+                    .with_note("white noise enters as `dx/dt = ... + sigma*xi : unit`; for a random number use `randn()`"),
+            );
+            return None;
+        }
+        if let Some(k) = scope.shared.iter().position(|d| d.name == text) {
+            return Some(Resolved::Var(VarRef::Shared(k), scope.shared[k].ty));
+        }
+        if scope.place == Place::Synapse {
+            match scope.post {
+                None => return Some(Resolved::Unbound),
+                Some(post) => {
+                    if let Some(k) = post.iter().position(|d| d.name == text) {
+                        return Some(Resolved::Var(VarRef::Post(k), post[k].ty));
+                    }
+                }
+            }
+        }
+        if let Some(k) = scope.constants.iter().position(|c| c.name == text) {
+            return Some(Resolved::Const(k));
+        }
+        if let Some(unit) = units::lookup(text) {
+            return Some(Resolved::Unit(unit.scale, unit.dim));
+        }
+        let mut diagnostic = if (text.ends_with("_pre") || text.ends_with("_post"))
+            && scope.place != Place::Synapse
+        {
+            Diagnostic::error(
+                "E0207",
+                name.span,
+                format!("`{text}` refers to a synaptic pre/post variable outside synapse code"),
+            )
+            .with_label_message("`_pre` and `_post` only exist in synapse code")
+        } else {
+            Diagnostic::error("E0204", name.span, format!("unknown name `{text}`"))
+                .with_label_message("not defined")
+        };
+        if let Some(hint) = did_you_mean(text, scope.candidates().iter().map(String::as_str)) {
+            diagnostic = diagnostic.with_note(hint);
+        }
+        self.diags.push(diagnostic);
+        None
+    }
+
+    /// Checks an expression; `None` means an error was reported.
+    pub fn expr(&mut self, e: &ast::Expr) -> Option<Expr> {
+        use ast::ExprKind as K;
+        let span = e.span;
+        let make = |kind, ty| Some(Expr { kind, ty, span });
+        match &e.kind {
+            K::Number(v) => make(ExprKind::Literal(*v), Type::NUMBER),
+            K::Bool(b) => make(ExprKind::Bool(*b), Type::Bool),
+            K::Quantity { value, unit, power } => {
+                let Some(u) = units::lookup(&unit.name) else {
+                    return self.error(Diagnostic::error("E0302", unit.span, format!("unknown unit `{}`", unit.name)));
+                };
+                let dim = u.dim.pow(f64::from(*power)).unwrap_or(u.dim);
+                make(ExprKind::Literal(value * u.scale.powi(*power)), Type::Float(dim))
+            }
+            K::Name { group: Some(group), name } => self.error(
+                Diagnostic::error("E0208", group.span.to(name.span), format!("qualified name `{}.{}` outside an environment binding", group.name, name.name))
+                    .with_note("code of a group or pathway refers to its own variables by name; use `_pre`/`_post` in synapse code"),
+            ),
+            K::Name { group: None, name } => match self.resolve(name)? {
+                Resolved::Var(r, ty) => make(ExprKind::Var(r), ty),
+                Resolved::Builtin(b) => {
+                    let ty = match b {
+                        Builtin::T | Builtin::Dt => Type::Float(Dimension::TIME),
+                        _ => Type::NUMBER,
+                    };
+                    make(ExprKind::Builtin(b), ty)
+                }
+                Resolved::Const(k) => make(ExprKind::Const(k), Type::Float(self.scope.constants[k].dim)),
+                Resolved::Unit(scale, dim) => make(ExprKind::Literal(scale), Type::Float(dim)),
+                Resolved::Noise(text) => {
+                    self.noise_span.get_or_insert(span);
+                    let k = match self.noise.iter().position(|n| *n == text) {
+                        Some(k) => k,
+                        None => {
+                            self.noise.push(text);
+                            self.noise.len() - 1
+                        }
+                    };
+                    make(ExprKind::Noise(k), Type::Float(noise_dim()))
+                }
+                Resolved::Unbound => None,
+            },
+            K::Unary(op, a) => {
+                let a = self.expr(a)?;
+                match (op, a.ty) {
+                    (UnaryOp::Not, Type::Bool) => make(ExprKind::Unary(*op, Box::new(a)), Type::Bool),
+                    (UnaryOp::Not, ty) => self.error(
+                        Diagnostic::error("E0311", a.span, format!("`not` needs a condition, found a value of unit `{ty}`"))
+                            .with_label_message("not a condition"),
+                    ),
+                    (_, Type::Bool) => self.error(
+                        Diagnostic::error("E0311", a.span, "arithmetic on a condition")
+                            .with_label_message("this is a condition")
+                            .with_note("use `int(condition)` to turn a condition into 0 or 1"),
+                    ),
+                    (_, ty) => make(ExprKind::Unary(*op, Box::new(a)), ty),
+                }
+            }
+            K::Binary(op, a, b) => {
+                let (a, b) = (self.expr(a), self.expr(b));
+                let (a, b) = (a?, b?);
+                self.binary(*op, a, b, span)
+            }
+            K::Cond { cond, then, otherwise } => {
+                let (c, t, o) = (self.expr(cond), self.expr(then), self.expr(otherwise));
+                let (c, t, o) = (c?, t?, o?);
+                if c.ty != Type::Bool {
+                    return self.error(
+                        Diagnostic::error("E0311", c.span, format!("the condition of `if` must be a condition, found unit `{}`", c.ty))
+                            .with_label_message("not a condition"),
+                    );
+                }
+                if t.ty != o.ty {
+                    return self.error(
+                        Diagnostic::error(
+                            "E0301",
+                            span,
+                            format!("dimension mismatch in `if`/`else`: one branch is `{}`, the other `{}`", t.ty, o.ty),
+                        )
+                        .with_secondary(t.span, format!("`{}`", t.ty))
+                        .with_secondary(o.span, format!("`{}`", o.ty)),
+                    );
+                }
+                let ty = t.ty;
+                make(ExprKind::Cond(Box::new(c), Box::new(t), Box::new(o)), ty)
+            }
+            K::Call { func, args } => self.call(func, args, span),
+            K::Index(..) => self.error(
+                Diagnostic::error("E0209", span, "indexing is only allowed in environment bindings")
+                    .with_label_message("`a[...]` not allowed here"),
+            ),
+            K::List(_) => self.error(
+                Diagnostic::error("E0210", span, "a list is not allowed here")
+                    .with_note("lists give spike times, indices and explicit connections"),
+            ),
+        }
+    }
+
+    fn binary(&mut self, op: BinaryOp, a: Expr, b: Expr, span: Span) -> Option<Expr> {
+        let sym = op.as_str();
+        let ty = match op {
+            BinaryOp::And | BinaryOp::Or => {
+                for side in [&a, &b] {
+                    if side.ty != Type::Bool {
+                        return self.error(
+                            Diagnostic::error(
+                                "E0311",
+                                side.span,
+                                format!(
+                                    "`{sym}` needs conditions on both sides, found unit `{}`",
+                                    side.ty
+                                ),
+                            )
+                            .with_label_message("not a condition"),
+                        );
+                    }
+                }
+                Type::Bool
+            }
+            BinaryOp::Eq | BinaryOp::Ne if a.ty == Type::Bool && b.ty == Type::Bool => Type::Bool,
+            _ => {
+                for side in [&a, &b] {
+                    if side.ty == Type::Bool {
+                        return self.error(
+                            Diagnostic::error(
+                                "E0311",
+                                side.span,
+                                format!("`{sym}` needs numbers, found a condition"),
+                            )
+                            .with_label_message("this is a condition")
+                            .with_note("use `int(condition)` to turn a condition into 0 or 1"),
+                        );
+                    }
+                }
+                let (da, db) = (
+                    a.ty.dim().unwrap_or_default(),
+                    b.ty.dim().unwrap_or_default(),
+                );
+                match op {
+                    BinaryOp::Add
+                    | BinaryOp::Sub
+                    | BinaryOp::Mod
+                    | BinaryOp::Lt
+                    | BinaryOp::Le
+                    | BinaryOp::Gt
+                    | BinaryOp::Ge
+                    | BinaryOp::Eq
+                    | BinaryOp::Ne => {
+                        if da != db {
+                            let what = if op.is_comparison() {
+                                "comparison"
+                            } else {
+                                "operation"
+                            };
+                            return self.error(
+                                Diagnostic::error(
+                                    "E0301",
+                                    span,
+                                    format!("dimension mismatch in `{sym}`: left side is `{da}`, right side is `{db}`"),
+                                )
+                                .with_label_message(format!("both sides of this {what} must have the same unit"))
+                                .with_secondary(a.span, format!("`{da}`"))
+                                .with_secondary(b.span, format!("`{db}`")),
+                            );
+                        }
+                        if op.is_comparison() {
+                            Type::Bool
+                        } else {
+                            Type::Float(da)
+                        }
+                    }
+                    BinaryOp::Mul => Type::Float(da.mul(db)),
+                    BinaryOp::Div | BinaryOp::FloorDiv => Type::Float(da.div(db)),
+                    BinaryOp::Pow => {
+                        if !db.is_dimensionless() {
+                            return self.error(
+                                Diagnostic::error(
+                                    "E0303",
+                                    b.span,
+                                    format!("the exponent must be dimensionless, found `{db}`"),
+                                )
+                                .with_label_message("exponent with a unit"),
+                            );
+                        }
+                        if da.is_dimensionless() {
+                            Type::NUMBER
+                        } else {
+                            let Some(p) = eval_const(&b, self.scope.constants) else {
+                                return self.error(
+                                    Diagnostic::error("E0303", b.span, format!("the exponent of a value with unit `{da}` must be a constant number"))
+                                        .with_label_message("not a constant")
+                                        .with_note("the unit of the result would depend on the value"),
+                                );
+                            };
+                            let Some(dim) = da.pow(p) else {
+                                return self.error(Diagnostic::error(
+                                    "E0303",
+                                    b.span,
+                                    format!(
+                                        "`{da}` raised to the power {p} is not a physical unit"
+                                    ),
+                                ));
+                            };
+                            Type::Float(dim)
+                        }
+                    }
+                    BinaryOp::And | BinaryOp::Or => Type::Bool,
+                }
+            }
+        };
+        Some(Expr {
+            kind: ExprKind::Binary(op, Box::new(a), Box::new(b)),
+            ty,
+            span,
+        })
+    }
+
+    fn call(&mut self, func: &ast::Ident, args: &[ast::Expr], span: Span) -> Option<Expr> {
+        let Some(f) = Func::from_name(&func.name) else {
+            let mut diagnostic = Diagnostic::error(
+                "E0206",
+                func.span,
+                format!("unknown function `{}`", func.name),
+            )
+            .with_label_message("not a function");
+            if let Some(hint) = did_you_mean(&func.name, Func::ALL.iter().map(|f| f.name())) {
+                diagnostic = diagnostic.with_note(hint);
+            }
+            return self.error(diagnostic);
+        };
+        if args.len() != f.arity() {
+            return self.error(
+                Diagnostic::error(
+                    "E0305",
+                    span,
+                    format!(
+                        "`{}` takes {} argument{}, found {}",
+                        f.name(),
+                        f.arity(),
+                        if f.arity() == 1 { "" } else { "s" },
+                        args.len()
+                    ),
+                )
+                .with_label_message("wrong number of arguments"),
+            );
+        }
+        if f.is_random() && !self.scope.random {
+            return self.error(
+                Diagnostic::error(
+                    "E0306",
+                    span,
+                    format!("`{}()` is not allowed here", f.name()),
+                )
+                .with_label_message("random numbers are not allowed in constants and settings"),
+            );
+        }
+        let checked: Vec<Option<Expr>> = args.iter().map(|a| self.expr(a)).collect();
+        let args: Vec<Expr> = checked.into_iter().collect::<Option<_>>()?;
+        let name = f.name();
+        for a in &args {
+            if a.ty == Type::Bool && f != Func::Int {
+                return self.error(
+                    Diagnostic::error(
+                        "E0311",
+                        a.span,
+                        format!("`{name}` needs a number, found a condition"),
+                    )
+                    .with_label_message("this is a condition"),
+                );
+            }
+        }
+        let dim_of = |k: usize| args[k].ty.dim().unwrap_or_default();
+        let ty = match f {
+            Func::Rand | Func::Randn => Type::NUMBER,
+            Func::Sqrt => Type::Float(dim_of(0).sqrt().unwrap_or_default()),
+            Func::Abs | Func::Floor | Func::Ceil => Type::Float(dim_of(0)),
+            Func::Sign => Type::NUMBER,
+            Func::Int => {
+                if args[0].ty != Type::Bool && !dim_of(0).is_dimensionless() {
+                    return self.error(
+                        Diagnostic::error(
+                            "E0304",
+                            args[0].span,
+                            format!(
+                                "the argument of `int` must be dimensionless, found `{}`",
+                                dim_of(0)
+                            ),
+                        )
+                        .with_label_message("has a unit")
+                        .with_note("divide by a unit first, e.g. `int(t/ms)`"),
+                    );
+                }
+                Type::NUMBER
+            }
+            Func::Clip | Func::Min | Func::Max => {
+                let first = dim_of(0);
+                for (k, a) in args.iter().enumerate().skip(1) {
+                    if dim_of(k) != first {
+                        let what = if f == Func::Clip {
+                            "bounds of `clip`"
+                        } else {
+                            "arguments"
+                        };
+                        return self.error(
+                            Diagnostic::error(
+                                "E0301",
+                                a.span,
+                                format!("dimension mismatch in `{name}`: the value is `{first}`, this argument is `{}`", dim_of(k)),
+                            )
+                            .with_label_message(format!("the {what} must have the value's unit"))
+                            .with_secondary(args[0].span, format!("`{first}`")),
+                        );
+                    }
+                }
+                Type::Float(first)
+            }
+            _ => {
+                if !dim_of(0).is_dimensionless() {
+                    return self.error(
+                        Diagnostic::error("E0304", args[0].span, format!("the argument of `{name}` must be dimensionless, found `{}`", dim_of(0)))
+                            .with_label_message("has a unit")
+                            .with_note(format!("divide by a reference value, e.g. `{name}(v/mV)` or `{name}((v - v_t)/delta_t)`")),
+                    );
+                }
+                Type::NUMBER
+            }
+        };
+        Some(Expr {
+            kind: ExprKind::Call(f, args),
+            ty,
+            span,
+        })
+    }
+
+    /// Checks a statement; `place` names the block for messages (`reset`, `on_pre`, ...).
+    pub fn stmt(&mut self, s: &ast::Stmt, place: &str) -> Option<Stmt> {
+        let value = self.expr(&s.value);
+        if let Some(group) = &s.target.group {
+            self.diags.push(Diagnostic::error(
+                "E0208",
+                s.target.span,
+                format!(
+                    "qualified name `{}.{}` outside an environment binding",
+                    group.name, s.target.name.name
+                ),
+            ));
+            return None;
+        }
+        let name = &s.target.name;
+        let (target, ty) = match self.resolve(name)? {
+            Resolved::Var(r, ty) => {
+                let decl = self.decl(r);
+                let allowed = if self.scope.init {
+                    decl.init_assignable
+                } else {
+                    decl.assignable
+                };
+                if !allowed {
+                    let (what, note) = if decl.subexpression {
+                        (
+                            "subexpression",
+                            "a subexpression is computed from its definition; make it a parameter (`x : unit`) to set it",
+                        )
+                    } else {
+                        (
+                            "constant parameter",
+                            "`(constant)` parameters can only be set in `init` blocks and group or connect bodies",
+                        )
+                    };
+                    return self.error(
+                        Diagnostic::error(
+                            "E0212",
+                            name.span,
+                            format!("cannot assign to {what} `{}` in `{place}`", name.name),
+                        )
+                        .with_label_message(format!("`{}` is a {what}", name.name))
+                        .with_note(note),
+                    );
+                }
+                (r, ty)
+            }
+            Resolved::Unbound => return None,
+            other => {
+                let what = match other {
+                    Resolved::Const(_) => "constant",
+                    Resolved::Builtin(_) => "built-in name",
+                    Resolved::Unit(..) => "unit",
+                    _ => "noise term",
+                };
+                return self.error(
+                    Diagnostic::error(
+                        "E0212",
+                        name.span,
+                        format!("cannot assign to {what} `{}`", name.name),
+                    )
+                    .with_label_message("not a variable"),
+                );
+            }
+        };
+        let value = value?;
+        let ok = match s.op {
+            AssignOp::Set | AssignOp::Add | AssignOp::Sub => {
+                value.ty == ty && (s.op == AssignOp::Set || ty != Type::Bool)
+            }
+            AssignOp::Mul | AssignOp::Div => value.ty == Type::NUMBER && ty != Type::Bool,
+        };
+        if !ok {
+            let expected = match s.op {
+                AssignOp::Mul | AssignOp::Div => "1".to_string(),
+                _ => ty.to_string(),
+            };
+            return self.error(
+                Diagnostic::error(
+                    "E0301",
+                    s.span,
+                    format!(
+                        "dimension mismatch in `{} {} ...`: the right side is `{}`, expected `{expected}`",
+                        name.name,
+                        s.op.as_str(),
+                        value.ty
+                    ),
+                )
+                .with_secondary(value.span, format!("`{}`", value.ty))
+                .with_secondary(name.span, format!("`{ty}`")),
+            );
+        }
+        Some(Stmt {
+            target,
+            op: s.op,
+            value,
+            span: s.span,
+        })
+    }
+
+    fn decl(&self, r: VarRef) -> &Decl {
+        let (list, k) = match r {
+            VarRef::Local(k) => (self.scope.local, k),
+            VarRef::Shared(k) => (self.scope.shared, k),
+            VarRef::Pre(k) => (self.scope.pre.unwrap_or(&[]), k),
+            VarRef::Post(k) => (self.scope.post.unwrap_or(&[]), k),
+        };
+        &list[k]
+    }
+
+    /// Checks a block of statements.
+    pub fn block(&mut self, stmts: &[ast::Stmt], place: &str) -> Vec<Stmt> {
+        stmts.iter().filter_map(|s| self.stmt(s, place)).collect()
+    }
+}
+
+/// Evaluates an expression of literals, constants and pure functions.
+pub(crate) fn eval_const(e: &Expr, constants: &[Constant]) -> Option<f64> {
+    let v = |x: &Expr| eval_const(x, constants);
+    Some(match &e.kind {
+        ExprKind::Literal(x) => *x,
+        ExprKind::Bool(b) => f64::from(u8::from(*b)),
+        ExprKind::Const(k) => constants.get(*k)?.value,
+        ExprKind::Builtin(Builtin::Pi) => std::f64::consts::PI,
+        ExprKind::Builtin(Builtin::Inf) => f64::INFINITY,
+        ExprKind::Builtin(_) | ExprKind::Var(_) | ExprKind::Noise(_) => return None,
+        ExprKind::Unary(UnaryOp::Neg, a) => -v(a)?,
+        ExprKind::Unary(UnaryOp::Pos, a) => v(a)?,
+        ExprKind::Unary(UnaryOp::Not, a) => f64::from(u8::from(v(a)? == 0.0)),
+        ExprKind::Binary(op, a, b) => {
+            let (x, y) = (v(a)?, v(b)?);
+            let truth = |c: bool| f64::from(u8::from(c));
+            match op {
+                BinaryOp::Add => x + y,
+                BinaryOp::Sub => x - y,
+                BinaryOp::Mul => x * y,
+                BinaryOp::Div => x / y,
+                BinaryOp::FloorDiv => (x / y).floor(),
+                BinaryOp::Mod => x - y * (x / y).floor(),
+                BinaryOp::Pow => x.powf(y),
+                BinaryOp::Lt => truth(x < y),
+                BinaryOp::Le => truth(x <= y),
+                BinaryOp::Gt => truth(x > y),
+                BinaryOp::Ge => truth(x >= y),
+                BinaryOp::Eq => truth(x == y),
+                BinaryOp::Ne => truth(x != y),
+                BinaryOp::And => truth(x != 0.0 && y != 0.0),
+                BinaryOp::Or => truth(x != 0.0 || y != 0.0),
+            }
+        }
+        ExprKind::Cond(c, t, o) => {
+            if v(c)? != 0.0 {
+                v(t)?
+            } else {
+                v(o)?
+            }
+        }
+        ExprKind::Call(f, args) => {
+            let a = |k: usize| args.get(k).and_then(|x| v(x));
+            match f {
+                Func::Rand | Func::Randn => return None,
+                Func::Exp => a(0)?.exp(),
+                Func::Log => a(0)?.ln(),
+                Func::Log10 => a(0)?.log10(),
+                Func::Sqrt => a(0)?.sqrt(),
+                Func::Abs => a(0)?.abs(),
+                Func::Sin => a(0)?.sin(),
+                Func::Cos => a(0)?.cos(),
+                Func::Tan => a(0)?.tan(),
+                Func::Sinh => a(0)?.sinh(),
+                Func::Cosh => a(0)?.cosh(),
+                Func::Tanh => a(0)?.tanh(),
+                Func::Arcsin => a(0)?.asin(),
+                Func::Arccos => a(0)?.acos(),
+                Func::Arctan => a(0)?.atan(),
+                Func::Exprel => {
+                    let x = a(0)?;
+                    if x.abs() < 1e-16 { 1.0 } else { x.exp_m1() / x }
+                }
+                Func::Expm1 => a(0)?.exp_m1(),
+                Func::Log1p => a(0)?.ln_1p(),
+                Func::Floor => a(0)?.floor(),
+                Func::Ceil => a(0)?.ceil(),
+                Func::Sign => {
+                    let x = a(0)?;
+                    if x > 0.0 {
+                        1.0
+                    } else if x < 0.0 {
+                        -1.0
+                    } else {
+                        0.0
+                    }
+                }
+                Func::Int => a(0)?.trunc(),
+                Func::Clip => a(0)?.max(a(1)?).min(a(2)?),
+                Func::Min => a(0)?.min(a(1)?),
+                Func::Max => a(0)?.max(a(1)?),
+            }
+        }
+    })
+}

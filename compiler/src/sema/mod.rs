@@ -1,0 +1,292 @@
+//! Semantic analysis: from the AST to the checked `Model`.
+//!
+//! Every check reports into one `Diagnostics` sink and carries on, so a file
+//! with several mistakes gets all of them; a failed expression is dropped
+//! (`None`) rather than given a guessed type, so one mistake does not cascade.
+
+mod dynamics;
+mod expr;
+mod network;
+mod suggest;
+
+use crate::ast::{self, Item};
+use crate::diagnostic::{Diagnostic, Diagnostics};
+use crate::model::{Constant, Dynamics, Model, RunLength};
+use crate::span::Span;
+use crate::units::Dimension;
+use dynamics::{BodyKind, Sides};
+use expr::{Checker, Scope, eval_const};
+use suggest::did_you_mean;
+
+/// The time step when the file gives none (Brian2's default).
+pub const DEFAULT_DT: f64 = 1e-4;
+
+/// Checks a parsed file. Returns the model when there are no errors, and every
+/// diagnostic (errors and warnings) in source order.
+pub fn check(file: &ast::File) -> (Option<Model>, Vec<Diagnostic>) {
+    let mut diags = Diagnostics::default();
+    let constants = constants(file, &mut diags);
+    let settings = settings(file, &constants, &mut diags);
+    check_top_names(file, &mut diags);
+
+    // The shared block: its variables are visible everywhere.
+    let shared_defs: Vec<&ast::TypeDef> = file
+        .items
+        .iter()
+        .filter_map(|i| {
+            if let Item::Shared(d) = i {
+                Some(d)
+            } else {
+                None
+            }
+        })
+        .collect();
+    for extra in shared_defs.iter().skip(1) {
+        diags.push(
+            Diagnostic::error("E0409", extra.name.span, "`shared` is given twice")
+                .with_label_message("second shared block")
+                .with_secondary(shared_defs[0].name.span, "first given here")
+                .with_note("put all shared variables in one block"),
+        );
+    }
+    let (shared, shared_decls) = match shared_defs.first() {
+        Some(def) => {
+            let checked = dynamics::check_body(
+                def,
+                BodyKind::Shared,
+                &constants,
+                &[],
+                Sides {
+                    pre: None,
+                    post: None,
+                },
+                &mut diags,
+            );
+            (checked.dynamics, checked.decls)
+        }
+        None => (Dynamics::default(), Vec::new()),
+    };
+
+    let mut network = network::Network::new(&constants, &shared_decls);
+    network.check(file, &mut diags);
+    let network = network.finish();
+
+    let (dt, run_length, seed) = settings;
+    let model = Model {
+        dt,
+        run_length,
+        seed,
+        constants,
+        shared,
+        neuron_types: network.neuron_types,
+        groups: network.groups,
+        pathways: network.pathways,
+        monitors: network.monitors,
+        environment: network.environment,
+    };
+    let ok = !diags.has_errors();
+    (ok.then_some(model), diags.into_vec())
+}
+
+/// Checks the names of top-level definitions for clashes (types, groups, pathways).
+fn check_top_names(file: &ast::File, diags: &mut Diagnostics) {
+    {
+        let mut seen: Vec<(&str, Span, &str)> = Vec::new();
+        for item in &file.items {
+            let (name, what) = match item {
+                Item::Neuron(d) => (&d.name, "neuron type"),
+                Item::Synapse(d) => (&d.name, "synapse type"),
+                Item::Group(g) => (&g.name, "group"),
+                Item::Connect(c) => match &c.name {
+                    Some(n) => (n, "pathway"),
+                    None => continue,
+                },
+                _ => continue,
+            };
+            if let Some((_, first, first_what)) = seen.iter().find(|(n, _, _)| *n == name.name) {
+                diags.push(
+                    Diagnostic::error(
+                        "E0201",
+                        name.span,
+                        format!("`{}` is defined twice", name.name),
+                    )
+                    .with_label_message(format!("this {what}"))
+                    .with_secondary(*first, format!("first defined here as a {first_what}")),
+                );
+            } else {
+                seen.push((&name.name, name.span, what));
+            }
+        }
+    }
+}
+
+/// `const` definitions, in order; each may use the ones before it.
+fn constants(file: &ast::File, diags: &mut Diagnostics) -> Vec<Constant> {
+    let mut constants: Vec<Constant> = Vec::new();
+    for item in &file.items {
+        let Item::Const(def) = item else { continue };
+        let name = &def.name.name;
+        if expr::reserved(name) {
+            diags.push(
+                Diagnostic::error(
+                    "E0211",
+                    def.name.span,
+                    format!("`{name}` is a built-in name and can not be a constant"),
+                )
+                .with_label_message("reserved"),
+            );
+            continue;
+        }
+        if let Some(first) = constants.iter().find(|c| c.name == *name) {
+            diags.push(
+                Diagnostic::error(
+                    "E0201",
+                    def.name.span,
+                    format!("constant `{name}` is defined twice"),
+                )
+                .with_label_message("second definition")
+                .with_secondary(first.span, "first defined here"),
+            );
+            continue;
+        }
+        let scope = Scope::constant(&constants);
+        let Some(value_expr) = Checker::new(&scope, diags).expr(&def.value) else {
+            continue;
+        };
+        let Some(dim) = value_expr.ty.dim() else {
+            diags.push(
+                Diagnostic::error(
+                    "E0311",
+                    value_expr.span,
+                    format!("constant `{name}` must be a number, found a condition"),
+                )
+                .with_note("write `1` or `0`, or use the condition where it is needed"),
+            );
+            continue;
+        };
+        let Some(value) = eval_const(&value_expr, &constants) else {
+            diags.push(Diagnostic::error(
+                "E0412",
+                value_expr.span,
+                format!("the value of `{name}` is not a constant"),
+            ));
+            continue;
+        };
+        constants.push(Constant {
+            name: name.clone(),
+            value,
+            dim,
+            span: def.name.span,
+        });
+    }
+    constants
+}
+
+/// The known top-level settings.
+const SETTINGS: [&str; 4] = ["dt", "duration", "steps", "seed"];
+
+/// `dt`, `duration`, `steps`, `seed`.
+fn settings(
+    file: &ast::File,
+    constants: &[Constant],
+    diags: &mut Diagnostics,
+) -> (f64, Option<RunLength>, Option<u64>) {
+    let mut dt = DEFAULT_DT;
+    let mut run_length: Option<(RunLength, Span)> = None;
+    let mut seed = None;
+    let mut seen: Vec<(&str, Span)> = Vec::new();
+    for item in &file.items {
+        let Item::Setting(setting) = item else {
+            continue;
+        };
+        let name = setting.name.name.as_str();
+        if !SETTINGS.contains(&name) {
+            let mut d = Diagnostic::error("E0413", setting.name.span, format!("unknown setting `{name}`"))
+                .with_label_message("not a setting")
+                .with_note("top-level settings: `dt`, `duration`, `steps`, `seed`; constants are written `const name = value`");
+            if let Some(hint) = did_you_mean(name, SETTINGS) {
+                d = d.with_note(hint);
+            }
+            diags.push(d);
+            continue;
+        }
+        if let Some((_, first)) = seen.iter().find(|(n, _)| *n == name) {
+            diags.push(
+                Diagnostic::error(
+                    "E0201",
+                    setting.name.span,
+                    format!("setting `{name}` is given twice"),
+                )
+                .with_secondary(*first, "first given here"),
+            );
+            continue;
+        }
+        seen.push((name, setting.name.span));
+        let scope = Scope::constant(constants);
+        let Some(value_expr) = Checker::new(&scope, diags).expr(&setting.value) else {
+            continue;
+        };
+        let Some(value) = eval_const(&value_expr, constants) else {
+            continue;
+        };
+        let want_time = matches!(name, "dt" | "duration");
+        let expected = if want_time {
+            Dimension::TIME
+        } else {
+            Dimension::ONE
+        };
+        if value_expr.ty.dim() != Some(expected) {
+            let what = if want_time { "a duration" } else { "a number" };
+            diags.push(
+                Diagnostic::error(
+                    "E0301",
+                    value_expr.span,
+                    format!("`{name}` must be {what}, found unit `{}`", value_expr.ty),
+                )
+                .with_label_message(format!("expected `{expected}`")),
+            );
+            continue;
+        }
+        let bad = |diags: &mut Diagnostics, why: &str| {
+            diags.push(Diagnostic::error(
+                "E0412",
+                value_expr.span,
+                format!("`{name}` {why}, found {value}"),
+            ));
+        };
+        match name {
+            "dt" if value > 0.0 && value.is_finite() => dt = value,
+            "dt" => bad(diags, "must be positive"),
+            "duration" | "steps" => {
+                if let Some((_, first)) = &run_length {
+                    diags.push(
+                        Diagnostic::error(
+                            "E0415",
+                            setting.name.span,
+                            "the run length is given twice",
+                        )
+                        .with_secondary(*first, "first given here")
+                        .with_note("give either `duration` or `steps`"),
+                    );
+                } else if name == "duration" && value >= 0.0 && value.is_finite() {
+                    run_length = Some((RunLength::Duration(value), setting.name.span));
+                } else if name == "steps" && value >= 0.0 && value.fract() == 0.0 && value < 9e15 {
+                    // A whole number in range, checked above.
+                    run_length = Some((RunLength::Steps(value as u64), setting.name.span));
+                } else {
+                    bad(
+                        diags,
+                        if name == "steps" {
+                            "must be a whole number of steps"
+                        } else {
+                            "must not be negative"
+                        },
+                    );
+                }
+            }
+            _ if value >= 0.0 && value.fract() == 0.0 && value < 9e15 => seed = Some(value as u64),
+            _ => bad(diags, "must be a whole number"),
+        }
+    }
+    (dt, run_length.map(|(r, _)| r), seed)
+}
