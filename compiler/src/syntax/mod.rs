@@ -70,11 +70,18 @@ fn syntax_error(source: &str, error: &pest::error::Error<Rule>) -> Diagnostic {
             }
         }
         for stack in attempts.call_stacks() {
-            let rule = stack.deepest.get_rule().copied().or(stack.parent);
-            if let Some(name) = rule.and_then(rule_description) {
+            if let Some(name) = stack.deepest.get_rule().copied().and_then(rule_description) {
                 push(name.to_string());
             }
         }
+    }
+    // Drop what a broader entry already says.
+    let has = |x: &str, list: &[String]| list.iter().any(|e| e == x);
+    if has("an expression", &expected) {
+        expected.retain(|e| !matches!(e.as_str(), "`(`" | "`[`" | "a name" | "a number"));
+    }
+    if has("an operator", &expected) {
+        expected.retain(|e| !matches!(e.as_str(), "`/`" | "`[`"));
     }
     expected.sort_by_key(|s| (!s.starts_with('`'), s.clone()));
     let found = found_text(source, position);
@@ -146,6 +153,15 @@ fn rule_description(rule: Rule) -> Option<&'static str> {
         Rule::endpoint => "a group",
         Rule::kw_with => "`with`",
         Rule::every_clause | Rule::kw_every => "`every`",
+        Rule::kw_equations
+        | Rule::kw_threshold
+        | Rule::kw_reset
+        | Rule::kw_refractory
+        | Rule::kw_method
+        | Rule::kw_init
+        | Rule::kw_on_pre
+        | Rule::kw_on_post
+        | Rule::kw_every_step => "a body item",
         _ => return None,
     })
 }
@@ -203,7 +219,20 @@ fn syntax_hint(source: &str, position: usize) -> Option<String> {
         .find('\n')
         .map_or(source.len(), |i| line_start + i);
     let line = &source[line_start..line_end];
-    if line.contains("/dt") && !line.contains(':') {
+    // At the start of a line, the mistake is often at the end of the line before.
+    let at_line_start = source[line_start..position].trim().is_empty();
+    let previous = source[..line_start.saturating_sub(1)]
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("");
+    let unitless = |l: &str| {
+        let code = l.split('#').next().unwrap_or("");
+        code.contains('=') && !code.contains(':') && !code.contains("==")
+    };
+    if (line.contains("/dt") && unitless(line))
+        || (at_line_start && previous.contains("/dt") && unitless(previous))
+    {
         return Some("an equation ends with its unit: `dx/dt = expression : unit (flags)`".into());
     }
     None
