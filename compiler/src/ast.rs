@@ -20,6 +20,10 @@ pub struct File {
 
 /// A top-level item.
 #[derive(Clone, Debug, PartialEq)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "a file has a few dozen items; boxing them buys nothing"
+)]
 pub enum Item {
     /// `const tau = 20 ms`
     Const(ConstDef),

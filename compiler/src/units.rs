@@ -2,6 +2,7 @@
 //! units with every SI prefix, and the algebra the dimension checker needs.
 
 use std::fmt;
+use std::ops::{Div, Mul};
 
 /// Exponents are stored in twelfths, so `sqrt` (halves), cube roots and their
 /// products stay exact integers.
@@ -39,16 +40,6 @@ impl Dimension {
         self == Dimension::ONE
     }
 
-    /// The product of two dimensions.
-    pub fn mul(self, other: Dimension) -> Dimension {
-        Dimension(std::array::from_fn(|i| self.0[i] + other.0[i]))
-    }
-
-    /// The quotient of two dimensions.
-    pub fn div(self, other: Dimension) -> Dimension {
-        Dimension(std::array::from_fn(|i| self.0[i] - other.0[i]))
-    }
-
     /// The dimension raised to `power`, if every exponent stays a multiple of 1/12.
     pub fn pow(self, power: f64) -> Option<Dimension> {
         let mut out = [0; 7];
@@ -74,6 +65,24 @@ impl Dimension {
         let (n, d) = (self.0[i], DENOM);
         let g = gcd(n.unsigned_abs(), d.unsigned_abs()).max(1) as i32;
         (n / g, d / g)
+    }
+}
+
+impl Mul for Dimension {
+    type Output = Dimension;
+
+    /// The product of two dimensions.
+    fn mul(self, other: Dimension) -> Dimension {
+        Dimension(std::array::from_fn(|i| self.0[i] + other.0[i]))
+    }
+}
+
+impl Div for Dimension {
+    type Output = Dimension;
+
+    /// The quotient of two dimensions.
+    fn div(self, other: Dimension) -> Dimension {
+        Dimension(std::array::from_fn(|i| self.0[i] - other.0[i]))
     }
 }
 

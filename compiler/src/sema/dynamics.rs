@@ -12,6 +12,7 @@ use crate::model::{
 };
 use crate::span::Span;
 use crate::units::{self, Dimension};
+use std::ops::{Div, Mul};
 
 /// What kind of body is checked.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -538,22 +539,22 @@ pub(crate) fn check_body(
             None
         }
     });
-    if let (Some((m, span)), Some(xi)) = (method, noise_span) {
-        if !m.supports_noise() {
-            diags.push(
-                Diagnostic::error(
-                    "E0405",
-                    span,
-                    format!(
-                        "method `{}` can not integrate stochastic equations",
-                        m.name()
-                    ),
-                )
-                .with_label_message("deterministic method")
-                .with_secondary(xi, "noise here")
-                .with_note("use `euler` (Euler-Maruyama) or `heun` for equations with `xi`"),
-            );
-        }
+    if let (Some((m, span)), Some(xi)) = (method, noise_span)
+        && !m.supports_noise()
+    {
+        diags.push(
+            Diagnostic::error(
+                "E0405",
+                span,
+                format!(
+                    "method `{}` can not integrate stochastic equations",
+                    m.name()
+                ),
+            )
+            .with_label_message("deterministic method")
+            .with_secondary(xi, "noise here")
+            .with_note("use `euler` (Euler-Maruyama) or `heun` for equations with `xi`"),
+        );
     }
 
     // Threshold, reset, refractory.
@@ -581,17 +582,17 @@ pub(crate) fn check_body(
         let s = scope(false, true, false);
         Checker::new(&s, diags).block(stmts, "reset")
     });
-    if let (Some(stmts), None) = (parts.reset, parts.threshold) {
-        if let Some(first) = stmts.first() {
-            diags.push(
-                Diagnostic::warning(
-                    "W0001",
-                    first.span,
-                    "`reset` without a `threshold` never runs",
-                )
-                .with_note("add `threshold <condition>` to the neuron type"),
-            );
-        }
+    if let (Some(stmts), None) = (parts.reset, parts.threshold)
+        && let Some(first) = stmts.first()
+    {
+        diags.push(
+            Diagnostic::warning(
+                "W0001",
+                first.span,
+                "`reset` without a `threshold` never runs",
+            )
+            .with_note("add `threshold <condition>` to the neuron type"),
+        );
     }
     let refractory = parts.refractory.and_then(|e| {
         let s = scope(false, false, false);
@@ -786,10 +787,10 @@ fn rhs(v: &Variable) -> Option<&Expr> {
 fn local_refs(e: &Expr) -> Vec<usize> {
     let mut out = Vec::new();
     visit_vars(e, &mut |r, _| {
-        if let VarRef::Local(k) = r {
-            if !out.contains(&k) {
-                out.push(k);
-            }
+        if let VarRef::Local(k) = r
+            && !out.contains(&k)
+        {
+            out.push(k);
         }
     });
     out
@@ -890,6 +891,9 @@ fn dependencies(variables: &[Variable], k: usize) -> Vec<(usize, Vec<usize>)> {
     out
 }
 
+/// A test on a variable.
+type VarTest<'a> = &'a dyn Fn(&Variable) -> bool;
+
 /// Brian2's rules: clock-driven equations and summed variables must not depend on
 /// event-driven variables, and event-driven equations not on clock-driven ones.
 fn check_event_driven(variables: &[Variable], ok: &[bool], diags: &mut Diagnostics) {
@@ -901,20 +905,19 @@ fn check_event_driven(variables: &[Variable], ok: &[bool], diags: &mut Diagnosti
         if !ok[k] {
             continue;
         }
-        let (what, forbidden, forbidden_name): (&str, &dyn Fn(&Variable) -> bool, &str) =
-            if is_event(v) {
-                (
-                    "event-driven equation",
-                    &|d: &Variable| is_clock(d) || d.flags.summed,
-                    "clock-driven",
-                )
-            } else if is_clock(v) {
-                ("clock-driven equation", &is_event, "event-driven")
-            } else if v.flags.summed {
-                ("summed variable", &is_event, "event-driven")
-            } else {
-                continue;
-            };
+        let (what, forbidden, forbidden_name): (&str, VarTest<'_>, &str) = if is_event(v) {
+            (
+                "event-driven equation",
+                &|d: &Variable| is_clock(d) || d.flags.summed,
+                "clock-driven",
+            )
+        } else if is_clock(v) {
+            ("clock-driven equation", &is_event, "event-driven")
+        } else if v.flags.summed {
+            ("summed variable", &is_event, "event-driven")
+        } else {
+            continue;
+        };
         for (d, via) in dependencies(variables, k) {
             if forbidden(&variables[d]) {
                 let via_text = if via.is_empty() {

@@ -6,6 +6,7 @@ use crate::diagnostic::{Diagnostic, Diagnostics};
 use crate::model::{Builtin, Constant, Expr, ExprKind, Func, Stmt, Type, VarRef, Variable};
 use crate::span::Span;
 use crate::units::{self, Dimension};
+use std::ops::{Div, Mul};
 
 /// A declared variable as the checker sees it.
 #[derive(Clone, Debug)]
@@ -784,7 +785,7 @@ pub(crate) fn eval_const(e: &Expr, constants: &[Constant]) -> Option<f64> {
             }
         }
         ExprKind::Call(f, args) => {
-            let a = |k: usize| args.get(k).and_then(|x| v(x));
+            let a = |k: usize| args.get(k).and_then(&v);
             match f {
                 Func::Rand | Func::Randn => return None,
                 Func::Exp => a(0)?.exp(),

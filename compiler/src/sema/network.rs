@@ -12,6 +12,7 @@ use crate::model::{
 };
 use crate::span::Span;
 use crate::units::Dimension;
+use std::ops::Div;
 
 /// Built-in group kinds besides neuron types.
 const GENERATORS: [&str; 2] = ["PoissonGroup", "SpikeGeneratorGroup"];
@@ -888,18 +889,18 @@ impl<'a> Network<'a> {
                         ));
                         continue;
                     }
-                    if let Some(p) = eval_const(&e, self.constants) {
-                        if !(0.0..=1.0).contains(&p) {
-                            diags.push(
-                                Diagnostic::error(
-                                    "E0412",
-                                    e.span,
-                                    format!("`p` must be between 0 and 1, found {p}"),
-                                )
-                                .with_label_message("not a probability"),
-                            );
-                            continue;
-                        }
+                    if let Some(p) = eval_const(&e, self.constants)
+                        && !(0.0..=1.0).contains(&p)
+                    {
+                        diags.push(
+                            Diagnostic::error(
+                                "E0412",
+                                e.span,
+                                format!("`p` must be between 0 and 1, found {p}"),
+                            )
+                            .with_label_message("not a probability"),
+                        );
+                        continue;
                     }
                     connectivity.p = Some(e);
                 }
@@ -946,18 +947,18 @@ impl<'a> Network<'a> {
                         ));
                         continue;
                     }
-                    if let Some(d) = eval_const(&e, self.constants) {
-                        if d < 0.0 || !d.is_finite() {
-                            diags.push(
-                                Diagnostic::error(
-                                    "E0414",
-                                    e.span,
-                                    format!("the delay must not be negative, found {d} s"),
-                                )
-                                .with_label_message("negative delay"),
-                            );
-                            continue;
-                        }
+                    if let Some(d) = eval_const(&e, self.constants)
+                        && (d < 0.0 || !d.is_finite())
+                    {
+                        diags.push(
+                            Diagnostic::error(
+                                "E0414",
+                                e.span,
+                                format!("the delay must not be negative, found {d} s"),
+                            )
+                            .with_label_message("negative delay"),
+                        );
+                        continue;
                     }
                     delay = Some(e);
                 }
