@@ -20,10 +20,7 @@ pub struct File {
 
 /// A top-level item.
 #[derive(Clone, Debug, PartialEq)]
-#[expect(
-    clippy::large_enum_variant,
-    reason = "a file has a few dozen items; boxing them buys nothing"
-)]
+#[expect(clippy::large_enum_variant, reason = "a file has a few dozen items; boxing them buys nothing")]
 pub enum Item {
     /// `const tau = 20 ms`
     Const(ConstDef),
@@ -366,10 +363,7 @@ impl BinaryOp {
 
     /// Whether the operator compares two values.
     pub fn is_comparison(self) -> bool {
-        matches!(
-            self,
-            BinaryOp::Lt | BinaryOp::Le | BinaryOp::Gt | BinaryOp::Ge | BinaryOp::Eq | BinaryOp::Ne
-        )
+        matches!(self, BinaryOp::Lt | BinaryOp::Le | BinaryOp::Gt | BinaryOp::Ge | BinaryOp::Eq | BinaryOp::Ne)
     }
 }
 

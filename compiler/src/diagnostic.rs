@@ -48,21 +48,14 @@ impl Diagnostic {
             severity: Severity::Error,
             code,
             message: message.into(),
-            labels: vec![Label {
-                span,
-                message: String::new(),
-                primary: true,
-            }],
+            labels: vec![Label { span, message: String::new(), primary: true }],
             notes: Vec::new(),
         }
     }
 
     /// A warning with a primary label.
     pub fn warning(code: &'static str, span: Span, message: impl Into<String>) -> Diagnostic {
-        Diagnostic {
-            severity: Severity::Warning,
-            ..Diagnostic::error(code, span, message)
-        }
+        Diagnostic { severity: Severity::Warning, ..Diagnostic::error(code, span, message) }
     }
 
     /// Sets the text of the primary label.
@@ -75,11 +68,7 @@ impl Diagnostic {
 
     /// Adds a secondary label.
     pub fn with_secondary(mut self, span: Span, message: impl Into<String>) -> Diagnostic {
-        self.labels.push(Label {
-            span,
-            message: message.into(),
-            primary: false,
-        });
+        self.labels.push(Label { span, message: message.into(), primary: false });
         self
     }
 
@@ -108,11 +97,7 @@ impl Diagnostic {
             .labels
             .iter()
             .map(|label| {
-                let style = if label.primary {
-                    cs::LabelStyle::Primary
-                } else {
-                    cs::LabelStyle::Secondary
-                };
+                let style = if label.primary { cs::LabelStyle::Primary } else { cs::LabelStyle::Secondary };
                 cs::Label::new(style, (), label.span.range()).with_message(label.message.clone())
             })
             .collect();
@@ -133,11 +118,10 @@ pub struct Diagnostics {
 impl Diagnostics {
     /// Records a diagnostic; an identical one (same code, span and message) is recorded once.
     pub fn push(&mut self, diagnostic: Diagnostic) {
-        let duplicate = self.items.iter().any(|d| {
-            d.code == diagnostic.code
-                && d.span() == diagnostic.span()
-                && d.message == diagnostic.message
-        });
+        let duplicate = self
+            .items
+            .iter()
+            .any(|d| d.code == diagnostic.code && d.span() == diagnostic.span() && d.message == diagnostic.message);
         if !duplicate {
             self.items.push(diagnostic);
         }
@@ -187,22 +171,14 @@ pub fn render_to_string(diagnostics: &[Diagnostic], file_name: &str, source: &st
 
 /// Writes diagnostics to standard error, in colour when it is a terminal.
 pub fn emit_to_stderr(diagnostics: &[Diagnostic], file_name: &str, source: &str) {
-    let choice = if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
-        ColorChoice::Auto
-    } else {
-        ColorChoice::Never
-    };
+    let choice =
+        if std::io::IsTerminal::is_terminal(&std::io::stderr()) { ColorChoice::Auto } else { ColorChoice::Never };
     let stream = StandardStream::stderr(choice);
     let mut lock = stream.lock();
     let file = SimpleFile::new(file_name, source);
     for diagnostic in diagnostics {
-        if term::emit_to_write_style(&mut lock, &config(), &file, &diagnostic.to_codespan())
-            .is_err()
-        {
-            eprint!(
-                "{}",
-                render_to_string(std::slice::from_ref(diagnostic), file_name, source)
-            );
+        if term::emit_to_write_style(&mut lock, &config(), &file, &diagnostic.to_codespan()).is_err() {
+            eprint!("{}", render_to_string(std::slice::from_ref(diagnostic), file_name, source));
         }
     }
 }

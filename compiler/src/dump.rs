@@ -20,9 +20,7 @@ fn precedence(op: BinaryOp) -> u8 {
     match op {
         BinaryOp::Or => 1,
         BinaryOp::And => 2,
-        BinaryOp::Lt | BinaryOp::Le | BinaryOp::Gt | BinaryOp::Ge | BinaryOp::Eq | BinaryOp::Ne => {
-            4
-        }
+        BinaryOp::Lt | BinaryOp::Le | BinaryOp::Gt | BinaryOp::Ge | BinaryOp::Eq | BinaryOp::Ne => 4,
         BinaryOp::Add | BinaryOp::Sub => 5,
         BinaryOp::Mul | BinaryOp::Div | BinaryOp::FloorDiv | BinaryOp::Mod => 6,
         BinaryOp::Pow => 8,
@@ -44,8 +42,7 @@ fn expr_precedence(e: &Expr) -> u8 {
 
 impl Names<'_> {
     fn var(&self, r: VarRef) -> String {
-        let name =
-            |list: &[Variable], k: usize| list.get(k).map_or("?", |v| v.name.as_str()).to_string();
+        let name = |list: &[Variable], k: usize| list.get(k).map_or("?", |v| v.name.as_str()).to_string();
         match r {
             VarRef::Local(k) => name(self.local, k),
             VarRef::Pre(k) => format!("{}_pre", name(self.pre, k)),
@@ -57,11 +54,7 @@ impl Names<'_> {
     fn expr(&self, e: &Expr) -> String {
         let wrap = |child: &Expr, min: u8| {
             let text = self.expr(child);
-            if expr_precedence(child) < min {
-                format!("({text})")
-            } else {
-                text
-            }
+            if expr_precedence(child) < min { format!("({text})") } else { text }
         };
         match &e.kind {
             ExprKind::Literal(x) => match e.ty.dim() {
@@ -69,10 +62,7 @@ impl Names<'_> {
                 _ => format!("{x}"),
             },
             ExprKind::Bool(b) => if *b { "True" } else { "False" }.to_string(),
-            ExprKind::Const(k) => self
-                .constants
-                .get(*k)
-                .map_or("?".to_string(), |c| c.name.clone()),
+            ExprKind::Const(k) => self.constants.get(*k).map_or("?".to_string(), |c| c.name.clone()),
             ExprKind::Var(r) => self.var(*r),
             ExprKind::Builtin(b) => b.name().to_string(),
             ExprKind::Noise(k) => self.noise.get(*k).cloned().unwrap_or_else(|| "xi".into()),
@@ -84,27 +74,11 @@ impl Names<'_> {
             ExprKind::Binary(op, a, b) => {
                 let p = precedence(*op);
                 // `**` is right-associative; the others left-associative.
-                let (left_min, right_min) = if *op == BinaryOp::Pow {
-                    (p + 1, p)
-                } else {
-                    (p, p + 1)
-                };
-                format!(
-                    "{} {} {}",
-                    wrap(a, left_min),
-                    op.as_str(),
-                    wrap(b, right_min)
-                )
+                let (left_min, right_min) = if *op == BinaryOp::Pow { (p + 1, p) } else { (p, p + 1) };
+                format!("{} {} {}", wrap(a, left_min), op.as_str(), wrap(b, right_min))
             }
             ExprKind::Call(f, args) => {
-                format!(
-                    "{}({})",
-                    f.name(),
-                    args.iter()
-                        .map(|a| self.expr(a))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )
+                format!("{}({})", f.name(), args.iter().map(|a| self.expr(a)).collect::<Vec<_>>().join(", "))
             }
             ExprKind::Cond(c, t, o) => {
                 format!("{} if {} else {}", wrap(t, 1), wrap(c, 1), self.expr(o))
@@ -154,27 +128,13 @@ fn dynamics(out: &mut String, names: &Names<'_>, d: &Dynamics) {
     let _ = writeln!(out, "    variables:");
     for v in &d.variables {
         let (kind, rhs) = match &v.kind {
-            VarKind::Differential(e) => (
-                "differential",
-                Some(format!("d{}/dt = {}", v.name, names.expr(e))),
-            ),
-            VarKind::Subexpression(e) => (
-                "subexpression",
-                Some(format!("{} = {}", v.name, names.expr(e))),
-            ),
+            VarKind::Differential(e) => ("differential", Some(format!("d{}/dt = {}", v.name, names.expr(e)))),
+            VarKind::Subexpression(e) => ("subexpression", Some(format!("{} = {}", v.name, names.expr(e)))),
             VarKind::Parameter => ("parameter", None),
         };
-        let ty = if v.integer {
-            "integer".to_string()
-        } else {
-            v.ty.to_string()
-        };
+        let ty = if v.integer { "integer".to_string() } else { v.ty.to_string() };
         let flags = v.flags.names();
-        let flags = if flags.is_empty() {
-            String::new()
-        } else {
-            format!(" ({})", flags.join(", "))
-        };
+        let flags = if flags.is_empty() { String::new() } else { format!(" ({})", flags.join(", ")) };
         let _ = writeln!(out, "      {} : {ty}  [{kind}]{flags}", v.name);
         if let Some(rhs) = rhs {
             let _ = writeln!(out, "          {rhs}");
@@ -248,10 +208,7 @@ pub fn dump(model: &Model) -> String {
     }
     for g in &model.groups {
         let kind = match &g.kind {
-            GroupKind::Neurons(t) => model
-                .neuron_types
-                .get(*t)
-                .map_or("?".to_string(), |t| t.name.clone()),
+            GroupKind::Neurons(t) => model.neuron_types.get(*t).map_or("?".to_string(), |t| t.name.clone()),
             GroupKind::Poisson { .. } => "PoissonGroup".to_string(),
             GroupKind::SpikeGenerator { indices, .. } => {
                 format!("SpikeGeneratorGroup ({} spikes)", indices.len())
@@ -276,12 +233,8 @@ pub fn dump(model: &Model) -> String {
         n.block(&mut out, "init", &g.init);
         for link in &g.links {
             let source = &model.groups[link.source_group];
-            let var = |list: &[Variable], k: usize| {
-                list.get(k).map_or("?".to_string(), |v| v.name.clone())
-            };
-            let source_vars = model
-                .group_dynamics(link.source_group)
-                .map_or(empty, |d| &d.variables[..]);
+            let var = |list: &[Variable], k: usize| list.get(k).map_or("?".to_string(), |v| v.name.clone());
+            let source_vars = model.group_dynamics(link.source_group).map_or(empty, |d| &d.variables[..]);
             let _ = writeln!(
                 out,
                 "    link: {} = {}.{}",
@@ -294,25 +247,11 @@ pub fn dump(model: &Model) -> String {
     for p in &model.pathways {
         let group = |s: &GroupSlice| {
             let g = &model.groups[s.group];
-            if s.start == 0 && s.end == g.size {
-                g.name.clone()
-            } else {
-                format!("{}[{}:{}]", g.name, s.start, s.end)
-            }
+            if s.start == 0 && s.end == g.size { g.name.clone() } else { format!("{}[{}:{}]", g.name, s.start, s.end) }
         };
-        let _ = writeln!(
-            out,
-            "pathway {}: {} -> {} with {}",
-            p.name,
-            group(&p.source),
-            group(&p.target),
-            p.synapse_type
-        );
-        let vars = |s: &GroupSlice| {
-            model
-                .group_dynamics(s.group)
-                .map_or(empty, |d| &d.variables[..])
-        };
+        let _ =
+            writeln!(out, "pathway {}: {} -> {} with {}", p.name, group(&p.source), group(&p.target), p.synapse_type);
+        let vars = |s: &GroupSlice| model.group_dynamics(s.group).map_or(empty, |d| &d.variables[..]);
         let n = Names {
             local: &p.dynamics.variables,
             pre: vars(&p.source),
@@ -344,11 +283,7 @@ pub fn dump(model: &Model) -> String {
         n.block(&mut out, "on_pre", &p.on_pre);
         n.block(&mut out, "on_post", &p.on_post);
         for s in &p.summed {
-            let name = p
-                .dynamics
-                .variables
-                .get(s.var)
-                .map_or("?", |v| v.name.as_str());
+            let name = p.dynamics.variables.get(s.var).map_or("?", |v| v.name.as_str());
             let _ = writeln!(out, "    summed: {name} -> {}", n.var(s.target));
         }
     }
@@ -364,50 +299,27 @@ pub fn dump(model: &Model) -> String {
             .iter()
             .map(|t| {
                 let (object, vars) = match t.object {
-                    Object::Group(g) => (
-                        model.groups[g].name.clone(),
-                        model.group_dynamics(g).map_or(empty, |d| &d.variables[..]),
-                    ),
-                    Object::Pathway(p) => (
-                        model.pathways[p].name.clone(),
-                        &model.pathways[p].dynamics.variables[..],
-                    ),
+                    Object::Group(g) => {
+                        (model.groups[g].name.clone(), model.group_dynamics(g).map_or(empty, |d| &d.variables[..]))
+                    }
+                    Object::Pathway(p) => (model.pathways[p].name.clone(), &model.pathways[p].dynamics.variables[..]),
                     Object::Shared => ("shared".to_string(), &model.shared.variables[..]),
                 };
-                let var = t
-                    .var
-                    .and_then(|k| vars.get(k))
-                    .map_or(String::new(), |v| format!(".{}", v.name));
+                let var = t.var.and_then(|k| vars.get(k)).map_or(String::new(), |v| format!(".{}", v.name));
                 let indices = t.indices.as_ref().map_or(String::new(), |r| {
-                    let parts: Vec<String> = r
-                        .iter()
-                        .map(|(a, b)| {
-                            if b - a == 1 {
-                                a.to_string()
-                            } else {
-                                format!("{a}:{b}")
-                            }
-                        })
-                        .collect();
+                    let parts: Vec<String> =
+                        r.iter().map(|(a, b)| if b - a == 1 { a.to_string() } else { format!("{a}:{b}") }).collect();
                     format!("[{}]", parts.join(", "))
                 });
                 format!("{object}{var}{indices}")
             })
             .collect();
-        let every = m
-            .every
-            .as_ref()
-            .map_or(String::new(), |p| format!(" {}", period(p)));
+        let every = m.every.as_ref().map_or(String::new(), |p| format!(" {}", period(p)));
         let _ = writeln!(out, "monitor {kind}: {}{every}", targets.join(", "));
     }
     if let Some(env) = &model.environment {
         let blocks: Vec<&str> = env.blocks.iter().map(|b| b.kind.name.as_str()).collect();
-        let _ = writeln!(
-            out,
-            "environment {}: blocks {}",
-            env.kind.name,
-            blocks.join(", ")
-        );
+        let _ = writeln!(out, "environment {}: blocks {}", env.kind.name, blocks.join(", "));
     }
     out
 }

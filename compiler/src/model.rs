@@ -335,10 +335,7 @@ impl Flags {
             (self.constant_over_dt, "constant over dt"),
             (self.linked, "linked"),
         ];
-        all.into_iter()
-            .filter(|(on, _)| *on)
-            .map(|(_, name)| name)
-            .collect()
+        all.into_iter().filter(|(on, _)| *on).map(|(_, name)| name).collect()
     }
 }
 
@@ -404,18 +401,12 @@ impl Method {
 
     /// Looks a method up by name.
     pub fn from_name(name: &str) -> Option<Method> {
-        Method::NAMES
-            .iter()
-            .find(|(n, _)| *n == name)
-            .map(|(_, m)| *m)
+        Method::NAMES.iter().find(|(n, _)| *n == name).map(|(_, m)| *m)
     }
 
     /// The method's name.
     pub fn name(self) -> &'static str {
-        Method::NAMES
-            .iter()
-            .find(|(_, m)| *m == self)
-            .map_or("auto", |(n, _)| n)
+        Method::NAMES.iter().find(|(_, m)| *m == self).map_or("auto", |(n, _)| n)
     }
 
     /// Whether the method integrates stochastic (`xi`) equations.

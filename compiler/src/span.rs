@@ -15,18 +15,12 @@ impl Span {
     /// A span from byte offsets (saturating at `u32::MAX`, far beyond any model file).
     pub fn new(start: usize, end: usize) -> Span {
         let clamp = |x: usize| u32::try_from(x).unwrap_or(u32::MAX);
-        Span {
-            start: clamp(start),
-            end: clamp(end),
-        }
+        Span { start: clamp(start), end: clamp(end) }
     }
 
     /// The smallest span covering both.
     pub fn to(self, other: Span) -> Span {
-        Span {
-            start: self.start.min(other.start),
-            end: self.end.max(other.end),
-        }
+        Span { start: self.start.min(other.start), end: self.end.max(other.end) }
     }
 
     /// The span as a `Range` for slicing the source.

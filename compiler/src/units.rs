@@ -110,10 +110,7 @@ const NAMED_DIMENSIONS: &[(&str, [i32; 7])] = &[
 ];
 
 fn named(dim: Dimension) -> Option<&'static str> {
-    NAMED_DIMENSIONS
-        .iter()
-        .find(|(_, e)| Dimension::from_exponents(*e) == dim)
-        .map(|(n, _)| *n)
+    NAMED_DIMENSIONS.iter().find(|(_, e)| Dimension::from_exponents(*e) == dim).map(|(n, _)| *n)
 }
 
 impl fmt::Display for Dimension {
@@ -161,19 +158,9 @@ impl fmt::Display for Dimension {
                 (n, d) => format!("{}**({n}/{d})", BASE_SYMBOLS[i]),
             }
         };
-        let num: Vec<String> = (0..7)
-            .filter(|&i| self.0[i] > 0)
-            .map(|i| term(i, false))
-            .collect();
-        let den: Vec<String> = (0..7)
-            .filter(|&i| self.0[i] < 0)
-            .map(|i| term(i, true))
-            .collect();
-        let num = if num.is_empty() {
-            "1".to_string()
-        } else {
-            num.join("*")
-        };
+        let num: Vec<String> = (0..7).filter(|&i| self.0[i] > 0).map(|i| term(i, false)).collect();
+        let den: Vec<String> = (0..7).filter(|&i| self.0[i] < 0).map(|i| term(i, true)).collect();
+        let num = if num.is_empty() { "1".to_string() } else { num.join("*") };
         match den.len() {
             0 => f.write_str(&num),
             1 => write!(f, "{num}/{}", den[0]),
@@ -252,10 +239,7 @@ fn unprefixed(name: &str) -> Option<Unit> {
     UNITS
         .iter()
         .find(|(names, _, _)| names.contains(&name))
-        .map(|(_, scale, exps)| Unit {
-            scale: *scale,
-            dim: Dimension::from_exponents(*exps),
-        })
+        .map(|(_, scale, exps)| Unit { scale: *scale, dim: Dimension::from_exponents(*exps) })
 }
 
 /// Looks up a unit name: `volt`, `mV`, `msecond`, `kHz`, `MOhm`, `cm2`, `um3`.
@@ -264,10 +248,7 @@ pub fn lookup(name: &str) -> Option<Unit> {
     if let Some(base) = name.strip_suffix('2').or_else(|| name.strip_suffix('3')) {
         let power = if name.ends_with('2') { 2 } else { 3 };
         let unit = lookup_plain(base)?;
-        return Some(Unit {
-            scale: unit.scale.powi(power),
-            dim: unit.dim.pow(f64::from(power))?,
-        });
+        return Some(Unit { scale: unit.scale.powi(power), dim: unit.dim.pow(f64::from(power))? });
     }
     lookup_plain(name)
 }
@@ -280,24 +261,16 @@ fn lookup_plain(name: &str) -> Option<Unit> {
         let rest = name.strip_prefix(prefix)?;
         let unit = unprefixed(rest)?;
         // Brian2 has no prefixed radian; `kilogram` is `k` + `gram`.
-        (rest != "rad" && rest != "radian").then(|| Unit {
-            scale: factor * unit.scale,
-            dim: unit.dim,
-        })
+        (rest != "rad" && rest != "radian").then(|| Unit { scale: factor * unit.scale, dim: unit.dim })
     })
 }
 
 /// Common unit names, for "did you mean" suggestions.
 pub fn common_names() -> impl Iterator<Item = String> {
-    let plain = UNITS
-        .iter()
-        .flat_map(|(names, _, _)| names.iter().map(|n| n.to_string()));
+    let plain = UNITS.iter().flat_map(|(names, _, _)| names.iter().map(|n| n.to_string()));
     let prefixed = ["m", "u", "n", "p", "k", "M"].into_iter().flat_map(|p| {
-        [
-            "V", "s", "A", "S", "F", "Hz", "ohm", "Ohm", "m", "volt", "second", "amp", "siemens",
-            "farad", "metre",
-        ]
-        .map(move |u| format!("{p}{u}"))
+        ["V", "s", "A", "S", "F", "Hz", "ohm", "Ohm", "m", "volt", "second", "amp", "siemens", "farad", "metre"]
+            .map(move |u| format!("{p}{u}"))
     });
     plain.chain(prefixed)
 }
@@ -312,10 +285,7 @@ mod tests {
         assert_eq!(mv.scale, 1e-3);
         assert_eq!(mv.dim, Dimension::VOLT);
         assert_eq!(lookup("ms").map(|u| u.scale), Some(1e-3));
-        assert_eq!(
-            lookup("kHz").map(|u| (u.scale, u.dim)),
-            Some((1e3, Dimension::ONE.div(Dimension::TIME)))
-        );
+        assert_eq!(lookup("kHz").map(|u| (u.scale, u.dim)), Some((1e3, Dimension::ONE.div(Dimension::TIME))));
         assert_eq!(lookup("MOhm").map(|u| u.scale), Some(1e6));
         assert_eq!(lookup("uF").map(|u| u.scale), Some(1e-6));
         assert_eq!(lookup("dam").map(|u| u.scale), Some(10.0));
@@ -323,10 +293,7 @@ mod tests {
         assert_eq!(lookup("mM").map(|u| u.scale), Some(1.0));
         assert_eq!(lookup("msecond").map(|u| u.dim), Some(Dimension::TIME));
         assert_eq!(lookup("cm2").map(|u| u.scale), Some(1e-4));
-        assert_eq!(
-            lookup("um3").map(|u| u.dim),
-            Some(Dimension::from_exponents([3, 0, 0, 0, 0, 0, 0]))
-        );
+        assert_eq!(lookup("um3").map(|u| u.dim), Some(Dimension::from_exponents([3, 0, 0, 0, 0, 0, 0])));
         assert_eq!(lookup("x"), None);
         assert_eq!(lookup("mrad"), None);
         assert_eq!(lookup("2"), None);
@@ -345,14 +312,8 @@ mod tests {
         let amp = Dimension::from_exponents([0, 0, 0, 1, 0, 0, 0]);
         let ohm = lookup("ohm").map(|u| u.dim);
         assert_eq!(ohm, Some(v.div(amp)));
-        assert_eq!(
-            lookup("siemens").map(|u| u.dim),
-            ohm.map(|o| Dimension::ONE.div(o))
-        );
-        assert_eq!(
-            lookup("farad").and_then(|f| ohm.map(|o| f.dim.mul(o))),
-            Some(s)
-        );
+        assert_eq!(lookup("siemens").map(|u| u.dim), ohm.map(|o| Dimension::ONE.div(o)));
+        assert_eq!(lookup("farad").and_then(|f| ohm.map(|o| f.dim.mul(o))), Some(s));
     }
 
     #[test]
@@ -361,20 +322,11 @@ mod tests {
         assert_eq!(Dimension::ONE.to_string(), "1");
         assert_eq!(Dimension::VOLT.to_string(), "volt");
         assert_eq!(Dimension::VOLT.div(s).to_string(), "volt/second");
-        assert_eq!(
-            Dimension::ONE.div(s.sqrt().unwrap_or_default()).to_string(),
-            "1/second**0.5"
-        );
+        assert_eq!(Dimension::ONE.div(s.sqrt().unwrap_or_default()).to_string(), "1/second**0.5");
         let siemens = lookup("siemens").map(|u| u.dim).unwrap_or_default();
         let m2 = Dimension::from_exponents([2, 0, 0, 0, 0, 0, 0]);
         assert_eq!(siemens.div(m2).to_string(), "siemens/metre**2");
-        assert_eq!(
-            Dimension::from_exponents([1, 0, 3, 0, 0, 0, 0]).to_string(),
-            "m*s**3"
-        );
-        assert_eq!(
-            Dimension::from_exponents([1, 2, -3, 0, 0, 0, 1]).to_string(),
-            "m*kg**2*cd/s**3"
-        );
+        assert_eq!(Dimension::from_exponents([1, 0, 3, 0, 0, 0, 0]).to_string(), "m*s**3");
+        assert_eq!(Dimension::from_exponents([1, 2, -3, 0, 0, 0, 1]).to_string(), "m*kg**2*cd/s**3");
     }
 }

@@ -23,10 +23,7 @@ fn check_and_render(source: &str) {
     let (model, diagnostics) = snnc_compiler::check(source);
     let rendered = snnc_compiler::diagnostic::render_to_string(&diagnostics, "fuzz.snn", source);
     if model.is_none() {
-        assert!(
-            diagnostics.iter().any(|d| d.is_error()),
-            "no model and no error"
-        );
+        assert!(diagnostics.iter().any(|d| d.is_error()), "no model and no error");
         assert!(!rendered.is_empty());
     }
     if let Some(model) = model {
@@ -155,8 +152,7 @@ fn mutation() -> impl Strategy<Value = Mutation> {
     prop_oneof![
         (any::<usize>(), any::<usize>()).prop_map(|(a, b)| Mutation::Delete(a, b)),
         (any::<usize>(), any::<usize>()).prop_map(|(a, b)| Mutation::Insert(a, b)),
-        (any::<usize>(), any::<usize>(), any::<usize>())
-            .prop_map(|(a, b, c)| Mutation::Replace(a, b, c)),
+        (any::<usize>(), any::<usize>(), any::<usize>()).prop_map(|(a, b, c)| Mutation::Replace(a, b, c)),
         (any::<usize>(), any::<usize>()).prop_map(|(a, b)| Mutation::Duplicate(a, b)),
     ]
 }

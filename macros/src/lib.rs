@@ -15,15 +15,11 @@ use std::path::{Path, PathBuf};
 /// Checks a model file (path relative to the calling crate's `CARGO_MANIFEST_DIR`) at build time.
 #[proc_macro]
 pub fn check(input: TokenStream) -> TokenStream {
-    let manifest_dir = std::env::var("CARGO_MANIFEST_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_default();
+    let manifest_dir = std::env::var("CARGO_MANIFEST_DIR").map(PathBuf::from).unwrap_or_default();
     let code = expand(&input.to_string(), &manifest_dir);
     code.parse().unwrap_or_else(|_| {
         // `expand` only emits well-formed items; this is a last resort, not a panic.
-        "compile_error!(\"snnc: internal error in the check! macro\");"
-            .parse()
-            .unwrap_or_default()
+        "compile_error!(\"snnc: internal error in the check! macro\");".parse().unwrap_or_default()
     })
 }
 
@@ -48,10 +44,7 @@ fn expand(input: &str, manifest_dir: &Path) -> String {
     }
     let errors: Vec<_> = diagnostics.into_iter().filter(|d| d.is_error()).collect();
     let rendered = snnc_compiler::diagnostic::render_to_string(&errors, &relative, &source);
-    format!(
-        "{track}\n{}",
-        compile_error(&format!("errors in model file `{relative}`:\n{rendered}"))
-    )
+    format!("{track}\n{}", compile_error(&format!("errors in model file `{relative}`:\n{rendered}")))
 }
 
 fn compile_error(message: &str) -> String {
@@ -68,10 +61,7 @@ fn string_literal(token: &str) -> Option<String> {
     if let Some(raw) = token.strip_prefix('r') {
         let hashes = raw.len() - raw.trim_start_matches('#').len();
         let inner = raw.get(hashes..raw.len().checked_sub(hashes)?)?;
-        return inner
-            .strip_prefix('"')?
-            .strip_suffix('"')
-            .map(str::to_string);
+        return inner.strip_prefix('"')?.strip_suffix('"').map(str::to_string);
     }
     let inner = token.strip_prefix('"')?.strip_suffix('"')?;
     let mut out = String::new();
@@ -107,10 +97,7 @@ mod tests {
 
     #[test]
     fn literals() {
-        assert_eq!(
-            string_literal("\"models/a.snn\"").as_deref(),
-            Some("models/a.snn")
-        );
+        assert_eq!(string_literal("\"models/a.snn\"").as_deref(), Some("models/a.snn"));
         assert_eq!(string_literal("r#\"a\"b\"#").as_deref(), Some("a\"b"));
         assert_eq!(string_literal("models/a.snn"), None);
         assert_eq!(string_literal("\"a\" , \"b\""), None);
@@ -128,15 +115,9 @@ mod tests {
         let tmp = std::env::temp_dir().join(format!("snnc-macro-{}.snn", std::process::id()));
         std::fs::write(&tmp, "const x = 1 mV + 2 ms\n").expect("write");
         let code = expand(&format!("{:?}", tmp.display().to_string()), Path::new("/"));
-        assert!(
-            code.contains("include_str!"),
-            "the file is tracked even on error: {code}"
-        );
+        assert!(code.contains("include_str!"), "the file is tracked even on error: {code}");
         assert!(code.contains("compile_error!"), "{code}");
-        assert!(
-            code.contains(":1:11"),
-            "line and column in the message: {code}"
-        );
+        assert!(code.contains(":1:11"), "line and column in the message: {code}");
         assert!(code.contains("dimension mismatch"), "{code}");
     }
 

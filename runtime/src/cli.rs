@@ -40,11 +40,7 @@ pub fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
-            return if e.use_stderr() {
-                ExitCode::from(EXIT_USAGE)
-            } else {
-                ExitCode::SUCCESS
-            };
+            return if e.use_stderr() { ExitCode::from(EXIT_USAGE) } else { ExitCode::SUCCESS };
         }
     };
     match cli.command {
@@ -66,21 +62,15 @@ fn check(files: &[PathBuf], dump: bool) -> ExitCode {
         };
         let (model, diagnostics) = snnc_compiler::check(&source);
         emit_to_stderr(&diagnostics, &name, &source);
-        let errors = diagnostics
-            .iter()
-            .filter(|d| d.severity == Severity::Error)
-            .count();
+        let errors = diagnostics.iter().filter(|d| d.severity == Severity::Error).count();
         let warnings = diagnostics.len() - errors;
         match model {
             Some(model) => {
                 if dump {
                     print!("{}", snnc_compiler::dump::dump(&model));
                 }
-                let note = if warnings > 0 {
-                    format!(" ({warnings} warning{})", plural(warnings))
-                } else {
-                    String::new()
-                };
+                let note =
+                    if warnings > 0 { format!(" ({warnings} warning{})", plural(warnings)) } else { String::new() };
                 eprintln!("{name}: ok{note}");
             }
             None => {

@@ -4,10 +4,7 @@ use std::path::PathBuf;
 use std::process::{Command, Output};
 
 fn snnc(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_snnc"))
-        .args(args)
-        .output()
-        .expect("snnc runs")
+    Command::new(env!("CARGO_BIN_EXE_snnc")).args(args).output().expect("snnc runs")
 }
 
 fn text(bytes: &[u8]) -> String {
@@ -55,19 +52,13 @@ fn dump_shows_groups_dimensions_and_equations() {
 
 #[test]
 fn model_errors_exit_1_with_file_line_and_column() {
-    let path = temp_model(
-        "bad.snn",
-        "neuron N {\n    equations {\n        dv/dt = -v : volt\n    }\n}\n",
-    );
+    let path = temp_model("bad.snn", "neuron N {\n    equations {\n        dv/dt = -v : volt\n    }\n}\n");
     let out = snnc(&["check", path.to_str().expect("utf-8 path")]);
     assert_eq!(out.status.code(), Some(1));
     let err = text(&out.stderr);
     assert!(err.contains("error[E0307]"), "{err}");
     assert!(err.contains("bad.snn:3:17"), "{err}");
-    assert!(
-        err.contains("right-hand side of `dv/dt` has unit `volt`, expected `volt/second`"),
-        "{err}"
-    );
+    assert!(err.contains("right-hand side of `dv/dt` has unit `volt`, expected `volt/second`"), "{err}");
     assert!(!err.contains("panicked"), "{err}");
 }
 
@@ -77,10 +68,7 @@ fn syntax_errors_exit_1_without_a_pest_dump() {
     let out = snnc(&["check", path.to_str().expect("utf-8 path")]);
     assert_eq!(out.status.code(), Some(1));
     let err = text(&out.stderr);
-    assert!(
-        err.contains("error[E0100]: syntax error: expected"),
-        "{err}"
-    );
+    assert!(err.contains("error[E0100]: syntax error: expected"), "{err}");
     assert!(err.contains("syntax.snn:3:1"), "{err}");
     assert!(!err.contains("Rule::"), "{err}");
 }
@@ -95,10 +83,7 @@ fn a_missing_file_exits_2() {
 #[test]
 fn bad_usage_exits_2() {
     assert_eq!(snnc(&["check"]).status.code(), Some(2));
-    assert_eq!(
-        snnc(&["check", "--frobnicate", "x.snn"]).status.code(),
-        Some(2)
-    );
+    assert_eq!(snnc(&["check", "--frobnicate", "x.snn"]).status.code(), Some(2));
     assert_eq!(snnc(&["no-such-command"]).status.code(), Some(2));
     assert_eq!(snnc(&["--help"]).status.code(), Some(0));
 }
@@ -110,10 +95,5 @@ fn the_worst_status_of_several_files_wins() {
     let good = good.to_str().expect("utf-8 path");
     let bad = bad.to_str().expect("utf-8 path");
     assert_eq!(snnc(&["check", good, bad]).status.code(), Some(1));
-    assert_eq!(
-        snnc(&["check", good, bad, "/nonexistent.snn"])
-            .status
-            .code(),
-        Some(2)
-    );
+    assert_eq!(snnc(&["check", good, bad, "/nonexistent.snn"]).status.code(), Some(2));
 }

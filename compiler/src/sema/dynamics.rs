@@ -7,8 +7,8 @@ use super::suggest::did_you_mean;
 use crate::ast::{self, BodyItemKind, EquationKind};
 use crate::diagnostic::{Diagnostic, Diagnostics};
 use crate::model::{
-    Constant, Dynamics, Expr, ExprKind, Flags, Method, Period, Periodic, Refractory, Stmt, Type,
-    VarKind, VarRef, Variable,
+    Constant, Dynamics, Expr, ExprKind, Flags, Method, Period, Periodic, Refractory, Stmt, Type, VarKind, VarRef,
+    Variable,
 };
 use crate::span::Span;
 use crate::units::{self, Dimension};
@@ -56,16 +56,8 @@ impl BodyKind {
     }
 }
 
-const KNOWN_FLAGS: [&str; 8] = [
-    "unless refractory",
-    "constant",
-    "shared",
-    "clock-driven",
-    "event-driven",
-    "summed",
-    "constant over dt",
-    "linked",
-];
+const KNOWN_FLAGS: [&str; 8] =
+    ["unless refractory", "constant", "shared", "clock-driven", "event-driven", "summed", "constant over dt", "linked"];
 
 /// The items of a body, sorted by kind; duplicates and misplaced items reported.
 #[derive(Default)]
@@ -96,23 +88,16 @@ fn keyword(kind: &BodyItemKind) -> &'static str {
     }
 }
 
-pub(crate) fn split<'a>(
-    def: &'a ast::TypeDef,
-    kind: BodyKind,
-    diags: &mut Diagnostics,
-) -> Parts<'a> {
+pub(crate) fn split<'a>(def: &'a ast::TypeDef, kind: BodyKind, diags: &mut Diagnostics) -> Parts<'a> {
     let mut parts = Parts::default();
     let mut seen: Vec<(&'static str, Span)> = Vec::new();
     for item in &def.body {
         let word = keyword(&item.kind);
         let allowed = match kind {
-            BodyKind::Neuron => {
-                !matches!(item.kind, BodyItemKind::OnPre(_) | BodyItemKind::OnPost(_))
+            BodyKind::Neuron => !matches!(item.kind, BodyItemKind::OnPre(_) | BodyItemKind::OnPost(_)),
+            BodyKind::Synapse => {
+                !matches!(item.kind, BodyItemKind::Threshold(_) | BodyItemKind::Reset(_) | BodyItemKind::Refractory(_))
             }
-            BodyKind::Synapse => !matches!(
-                item.kind,
-                BodyItemKind::Threshold(_) | BodyItemKind::Reset(_) | BodyItemKind::Refractory(_)
-            ),
             BodyKind::Shared => matches!(
                 item.kind,
                 BodyItemKind::Equations(_)
@@ -128,20 +113,13 @@ pub(crate) fn split<'a>(
                 _ => "`threshold`, `reset` and `refractory` belong in a neuron type",
             };
             diags.push(
-                Diagnostic::error(
-                    "E0408",
-                    item.keyword,
-                    format!("`{word}` is not allowed in {}", kind.noun()),
-                )
-                .with_label_message("not allowed here")
-                .with_note(note),
+                Diagnostic::error("E0408", item.keyword, format!("`{word}` is not allowed in {}", kind.noun()))
+                    .with_label_message("not allowed here")
+                    .with_note(note),
             );
             continue;
         }
-        let single = matches!(
-            word,
-            "threshold" | "reset" | "refractory" | "method" | "on_pre" | "on_post"
-        );
+        let single = matches!(word, "threshold" | "reset" | "refractory" | "method" | "on_pre" | "on_post");
         if single {
             if let Some((_, first)) = seen.iter().find(|(w, _)| *w == word) {
                 diags.push(
@@ -170,11 +148,7 @@ pub(crate) fn split<'a>(
 }
 
 /// Resolves a declared unit to a type; `Err` after reporting.
-fn declared_type(
-    unit: &ast::UnitExpr,
-    kind: EquationKind,
-    diags: &mut Diagnostics,
-) -> Result<(Type, bool), ()> {
+fn declared_type(unit: &ast::UnitExpr, kind: EquationKind, diags: &mut Diagnostics) -> Result<(Type, bool), ()> {
     if let ast::UnitExprKind::Name(name) = &unit.kind {
         match name.as_str() {
             "boolean" | "integer" if kind == EquationKind::Differential => {
@@ -197,10 +171,7 @@ fn declared_type(
 }
 
 /// The dimension of a unit expression such as `siemens/meter**2`.
-pub(crate) fn unit_dimension(
-    unit: &ast::UnitExpr,
-    diags: &mut Diagnostics,
-) -> Result<Dimension, ()> {
+pub(crate) fn unit_dimension(unit: &ast::UnitExpr, diags: &mut Diagnostics) -> Result<Dimension, ()> {
     use ast::UnitExprKind as U;
     match &unit.kind {
         U::One => Ok(Dimension::ONE),
@@ -220,11 +191,7 @@ pub(crate) fn unit_dimension(
         U::Mul(a, b) | U::Div(a, b) => {
             let (a_dim, b_dim) = (unit_dimension(a, diags), unit_dimension(b, diags));
             let (a_dim, b_dim) = (a_dim?, b_dim?);
-            Ok(if matches!(unit.kind, U::Mul(..)) {
-                a_dim.mul(b_dim)
-            } else {
-                a_dim.div(b_dim)
-            })
+            Ok(if matches!(unit.kind, U::Mul(..)) { a_dim.mul(b_dim) } else { a_dim.div(b_dim) })
         }
         U::Pow(base, p) => {
             let d = unit_dimension(base, diags)?;
@@ -255,11 +222,7 @@ fn parse_flags(eq: &ast::Equation, kind: BodyKind, diags: &mut Diagnostics) -> F
             continue;
         };
         if seen.contains(known) {
-            diags.push(Diagnostic::error(
-                "E0403",
-                flag.span,
-                format!("flag `{text}` is given twice"),
-            ));
+            diags.push(Diagnostic::error("E0403", flag.span, format!("flag `{text}` is given twice")));
             continue;
         }
         seen.push(known);
@@ -275,11 +238,7 @@ fn parse_flags(eq: &ast::Equation, kind: BodyKind, diags: &mut Diagnostics) -> F
                 format!(
                     "flags for {what} in {}: {}",
                     kind.noun(),
-                    allowed
-                        .iter()
-                        .map(|f| format!("`{f}`"))
-                        .collect::<Vec<_>>()
-                        .join(", ")
+                    allowed.iter().map(|f| format!("`{f}`")).collect::<Vec<_>>().join(", ")
                 )
             };
             diags.push(
@@ -309,10 +268,7 @@ fn parse_flags(eq: &ast::Equation, kind: BodyKind, diags: &mut Diagnostics) -> F
             Diagnostic::error(
                 "E0403",
                 eq.span,
-                format!(
-                    "`{}` can not be both clock-driven and event-driven",
-                    eq.var.name
-                ),
+                format!("`{}` can not be both clock-driven and event-driven", eq.var.name),
             )
             .with_label_message("conflicting flags"),
         );
@@ -339,35 +295,23 @@ pub(crate) struct Checked {
 }
 
 /// Declares the variables of a body (types and flags), before any right-hand side is checked.
-pub(crate) fn declare(
-    parts: &Parts<'_>,
-    kind: BodyKind,
-    diags: &mut Diagnostics,
-) -> (Vec<Variable>, Vec<Decl>) {
+pub(crate) fn declare(parts: &Parts<'_>, kind: BodyKind, diags: &mut Diagnostics) -> (Vec<Variable>, Vec<Decl>) {
     let mut variables: Vec<Variable> = Vec::new();
     let mut decls: Vec<Decl> = Vec::new();
     for eq in &parts.equations {
         let name = &eq.var.name;
         if reserved(name) {
             diags.push(
-                Diagnostic::error(
-                    "E0211",
-                    eq.var.span,
-                    format!("`{name}` is a built-in name and can not be declared"),
-                )
-                .with_label_message("reserved"),
+                Diagnostic::error("E0211", eq.var.span, format!("`{name}` is a built-in name and can not be declared"))
+                    .with_label_message("reserved"),
             );
             continue;
         }
         if let Some(first) = variables.iter().find(|v| v.name == *name) {
             diags.push(
-                Diagnostic::error(
-                    "E0201",
-                    eq.var.span,
-                    format!("variable `{name}` is defined twice"),
-                )
-                .with_label_message("second definition")
-                .with_secondary(first.span, "first defined here"),
+                Diagnostic::error("E0201", eq.var.span, format!("variable `{name}` is defined twice"))
+                    .with_label_message("second definition")
+                    .with_secondary(first.span, "first defined here"),
             );
             continue;
         }
@@ -398,11 +342,7 @@ pub(crate) fn declare(
 }
 
 fn placeholder(span: Span) -> Expr {
-    Expr {
-        kind: ExprKind::Literal(0.0),
-        ty: Type::NUMBER,
-        span,
-    }
+    Expr { kind: ExprKind::Literal(0.0), ty: Type::NUMBER, span }
 }
 
 /// Checks a whole body. `shared` is the shared block's declarations (empty when
@@ -434,10 +374,7 @@ pub(crate) fn check_body(
     let mut noise_span: Option<Span> = None;
     let mut ok_rhs: Vec<bool> = vec![false; variables.len()];
     for eq in &parts.equations {
-        let Some(k) = variables
-            .iter()
-            .position(|v| v.name == eq.var.name && v.span == eq.var.span)
-        else {
+        let Some(k) = variables.iter().position(|v| v.name == eq.var.name && v.span == eq.var.span) else {
             continue;
         };
         let Some(rhs) = &eq.rhs else {
@@ -446,11 +383,7 @@ pub(crate) fn check_body(
         };
         let differential = eq.kind == EquationKind::Differential;
         let random_ok = variables[k].flags.constant_over_dt;
-        let s = scope(
-            differential && !variables[k].flags.event_driven,
-            random_ok,
-            false,
-        );
+        let s = scope(differential && !variables[k].flags.event_driven, random_ok, false);
         let mut checker = Checker::new(&s, diags);
         checker.noise = std::mem::take(&mut noise);
         let checked = checker.expr(rhs);
@@ -460,8 +393,12 @@ pub(crate) fn check_body(
         noise = std::mem::take(&mut checker.noise);
         if differential && variables[k].flags.event_driven && contains_noise_name(rhs) {
             diags.push(
-                Diagnostic::error("E0406", rhs.span, format!("the event-driven equation of `{}` can not contain noise", eq.var.name))
-                    .with_note("event-driven variables are updated exactly at events; make it clock-driven to add noise"),
+                Diagnostic::error(
+                    "E0406",
+                    rhs.span,
+                    format!("the event-driven equation of `{}` can not contain noise", eq.var.name),
+                )
+                .with_note("event-driven variables are updated exactly at events; make it clock-driven to add noise"),
             );
         }
         let Some(checked) = checked else { continue };
@@ -483,10 +420,7 @@ pub(crate) fn check_body(
                         ),
                     )
                     .with_label_message(format!("`{}`", checked.ty))
-                    .with_secondary(
-                        eq.unit.span,
-                        format!("`{}` is declared `{declared}`", eq.var.name),
-                    );
+                    .with_secondary(eq.unit.span, format!("`{}` is declared `{declared}`", eq.var.name));
                     if checked.ty == declared {
                         d = d.with_note("a derivative has the variable's unit per second: divide by a time constant");
                     }
@@ -501,7 +435,10 @@ pub(crate) fn check_body(
                         Diagnostic::error(
                             "E0308",
                             checked.span,
-                            format!("`{}` is declared with unit `{declared}`, but its expression has unit `{}`", eq.var.name, checked.ty),
+                            format!(
+                                "`{}` is declared with unit `{declared}`, but its expression has unit `{}`",
+                                eq.var.name, checked.ty
+                            ),
                         )
                         .with_label_message(format!("`{}`", checked.ty))
                         .with_secondary(eq.unit.span, "declared here"),
@@ -525,13 +462,9 @@ pub(crate) fn check_body(
         Some(method) => Some((method, m.span)),
         None => {
             let names = Method::NAMES.iter().map(|(n, _)| *n);
-            let mut d = Diagnostic::error(
-                "E0407",
-                m.span,
-                format!("unknown integration method `{}`", m.name),
-            )
-            .with_label_message("not a method")
-            .with_note("methods: euler, rk2, rk4, heun, exponential_euler, exact");
+            let mut d = Diagnostic::error("E0407", m.span, format!("unknown integration method `{}`", m.name))
+                .with_label_message("not a method")
+                .with_note("methods: euler, rk2, rk4, heun, exponential_euler, exact");
             if let Some(hint) = did_you_mean(&m.name, names) {
                 d = d.with_note(hint);
             }
@@ -543,17 +476,10 @@ pub(crate) fn check_body(
         && !m.supports_noise()
     {
         diags.push(
-            Diagnostic::error(
-                "E0405",
-                span,
-                format!(
-                    "method `{}` can not integrate stochastic equations",
-                    m.name()
-                ),
-            )
-            .with_label_message("deterministic method")
-            .with_secondary(xi, "noise here")
-            .with_note("use `euler` (Euler-Maruyama) or `heun` for equations with `xi`"),
+            Diagnostic::error("E0405", span, format!("method `{}` can not integrate stochastic equations", m.name()))
+                .with_label_message("deterministic method")
+                .with_secondary(xi, "noise here")
+                .with_note("use `euler` (Euler-Maruyama) or `heun` for equations with `xi`"),
         );
     }
 
@@ -566,10 +492,7 @@ pub(crate) fn check_body(
                 Diagnostic::error(
                     "E0309",
                     checked.span,
-                    format!(
-                        "the threshold must be a condition, found a value of unit `{}`",
-                        checked.ty
-                    ),
+                    format!("the threshold must be a condition, found a value of unit `{}`", checked.ty),
                 )
                 .with_label_message("not a condition")
                 .with_note("write a comparison, e.g. `threshold v > v_th`"),
@@ -586,12 +509,8 @@ pub(crate) fn check_body(
         && let Some(first) = stmts.first()
     {
         diags.push(
-            Diagnostic::warning(
-                "W0001",
-                first.span,
-                "`reset` without a `threshold` never runs",
-            )
-            .with_note("add `threshold <condition>` to the neuron type"),
+            Diagnostic::warning("W0001", first.span, "`reset` without a `threshold` never runs")
+                .with_note("add `threshold <condition>` to the neuron type"),
         );
     }
     let refractory = parts.refractory.and_then(|e| {
@@ -605,9 +524,7 @@ pub(crate) fn check_body(
                     Diagnostic::error(
                         "E0310",
                         checked.span,
-                        format!(
-                            "`refractory` must be a duration or a condition, found unit `{ty}`"
-                        ),
+                        format!("`refractory` must be a duration or a condition, found unit `{ty}`"),
                     )
                     .with_label_message("not a duration")
                     .with_note("e.g. `refractory 2 ms` or `refractory v > v_th`"),
@@ -639,32 +556,18 @@ pub(crate) fn check_body(
         .iter()
         .filter_map(|(every, stmts, span)| {
             let s = scope(false, true, false);
-            let place = if every.is_some() {
-                "every"
-            } else {
-                "every_step"
-            };
+            let place = if every.is_some() { "every" } else { "every_step" };
             let body = Checker::new(&s, diags).block(stmts, place);
             let period = match every {
                 None => Period::Steps(1),
                 Some(every) => period(every, constants, diags)?,
             };
-            Some(Periodic {
-                period,
-                body,
-                span: *span,
-            })
+            Some(Periodic { period, body, span: *span })
         })
         .collect();
 
     Checked {
-        dynamics: Dynamics {
-            variables,
-            noise,
-            method: method.map(|(m, _)| m),
-            init,
-            periodic,
-        },
+        dynamics: Dynamics { variables, noise, method: method.map(|(m, _)| m), init, periodic },
         decls,
         threshold,
         reset,
@@ -682,22 +585,14 @@ fn contains_noise_name(e: &ast::Expr) -> bool {
         K::Call { args, .. } | K::List(args) => args.iter().any(contains_noise_name),
         K::Unary(_, a) => contains_noise_name(a),
         K::Binary(_, a, b) | K::Index(a, b) => contains_noise_name(a) || contains_noise_name(b),
-        K::Cond {
-            cond,
-            then,
-            otherwise,
-        } => {
+        K::Cond { cond, then, otherwise } => {
             contains_noise_name(cond) || contains_noise_name(then) || contains_noise_name(otherwise)
         }
     }
 }
 
 /// Checks `every <period> [steps]`: a duration, or a positive whole number of steps.
-pub(crate) fn period(
-    every: &ast::Every,
-    constants: &[Constant],
-    diags: &mut Diagnostics,
-) -> Option<Period> {
+pub(crate) fn period(every: &ast::Every, constants: &[Constant], diags: &mut Diagnostics) -> Option<Period> {
     let s = Scope::constant(constants);
     let checked = Checker::new(&s, diags).expr(&every.period)?;
     let Some(value) = super::expr::eval_const(&checked, constants) else {
@@ -741,10 +636,7 @@ pub(crate) fn period(
                 Diagnostic::error(
                     "E0301",
                     checked.span,
-                    format!(
-                        "the period must be a duration or a number of steps, found unit `{}`",
-                        checked.ty
-                    ),
+                    format!("the period must be a duration or a number of steps, found unit `{}`", checked.ty),
                 )
                 .with_note("e.g. `every 10 ms` or `every 100 steps`"),
             );
@@ -768,11 +660,7 @@ pub(crate) fn visit_vars(e: &Expr, f: &mut impl FnMut(VarRef, Span)) {
             visit_vars(t, f);
             visit_vars(o, f);
         }
-        ExprKind::Literal(_)
-        | ExprKind::Bool(_)
-        | ExprKind::Const(_)
-        | ExprKind::Builtin(_)
-        | ExprKind::Noise(_) => {}
+        ExprKind::Literal(_) | ExprKind::Bool(_) | ExprKind::Const(_) | ExprKind::Builtin(_) | ExprKind::Noise(_) => {}
     }
 }
 
@@ -804,12 +692,7 @@ fn check_cycles(variables: &[Variable], ok: &[bool], diags: &mut Diagnostics) {
         .enumerate()
         .map(|(k, v)| {
             if is_sub(k) {
-                rhs(v)
-                    .map(local_refs)
-                    .unwrap_or_default()
-                    .into_iter()
-                    .filter(|&d| is_sub(d))
-                    .collect()
+                rhs(v).map(local_refs).unwrap_or_default().into_iter().filter(|&d| is_sub(d)).collect()
             } else {
                 Vec::new()
             }
@@ -855,7 +738,9 @@ fn check_cycles(variables: &[Variable], ok: &[bool], diags: &mut Diagnostics) {
                             for &k in cycle.iter().filter(|&&k| k != dep) {
                                 d = d.with_secondary(variables[k].span, "part of the cycle");
                             }
-                            diags.push(d.with_note("subexpressions are substituted into each other, so they can not form a cycle"));
+                            diags.push(d.with_note(
+                                "subexpressions are substituted into each other, so they can not form a cycle",
+                            ));
                         }
                     }
                     _ => {}
@@ -871,12 +756,8 @@ fn check_cycles(variables: &[Variable], ok: &[bool], diags: &mut Diagnostics) {
 /// Local variables an expression depends on, through subexpressions, with the path.
 fn dependencies(variables: &[Variable], k: usize) -> Vec<(usize, Vec<usize>)> {
     let mut out: Vec<(usize, Vec<usize>)> = Vec::new();
-    let mut queue: Vec<(usize, Vec<usize>)> = rhs(&variables[k])
-        .map(local_refs)
-        .unwrap_or_default()
-        .into_iter()
-        .map(|d| (d, Vec::new()))
-        .collect();
+    let mut queue: Vec<(usize, Vec<usize>)> =
+        rhs(&variables[k]).map(local_refs).unwrap_or_default().into_iter().map(|d| (d, Vec::new())).collect();
     while let Some((d, via)) = queue.pop() {
         if out.iter().any(|(o, _)| *o == d) || d == k {
             continue;
@@ -897,20 +778,14 @@ type VarTest<'a> = &'a dyn Fn(&Variable) -> bool;
 /// Brian2's rules: clock-driven equations and summed variables must not depend on
 /// event-driven variables, and event-driven equations not on clock-driven ones.
 fn check_event_driven(variables: &[Variable], ok: &[bool], diags: &mut Diagnostics) {
-    let is_event =
-        |v: &Variable| matches!(v.kind, VarKind::Differential(_)) && v.flags.event_driven;
-    let is_clock =
-        |v: &Variable| matches!(v.kind, VarKind::Differential(_)) && !v.flags.event_driven;
+    let is_event = |v: &Variable| matches!(v.kind, VarKind::Differential(_)) && v.flags.event_driven;
+    let is_clock = |v: &Variable| matches!(v.kind, VarKind::Differential(_)) && !v.flags.event_driven;
     for (k, v) in variables.iter().enumerate() {
         if !ok[k] {
             continue;
         }
         let (what, forbidden, forbidden_name): (&str, VarTest<'_>, &str) = if is_event(v) {
-            (
-                "event-driven equation",
-                &|d: &Variable| is_clock(d) || d.flags.summed,
-                "clock-driven",
-            )
+            ("event-driven equation", &|d: &Variable| is_clock(d) || d.flags.summed, "clock-driven")
         } else if is_clock(v) {
             ("clock-driven equation", &is_event, "event-driven")
         } else if v.flags.summed {
@@ -925,17 +800,10 @@ fn check_event_driven(variables: &[Variable], ok: &[bool], diags: &mut Diagnosti
                 } else {
                     format!(
                         " (via {})",
-                        via.iter()
-                            .map(|&x| format!("`{}`", variables[x].name))
-                            .collect::<Vec<_>>()
-                            .join(", ")
+                        via.iter().map(|&x| format!("`{}`", variables[x].name)).collect::<Vec<_>>().join(", ")
                     )
                 };
-                let kind = if variables[d].flags.summed {
-                    "summed"
-                } else {
-                    forbidden_name
-                };
+                let kind = if variables[d].flags.summed { "summed" } else { forbidden_name };
                 diags.push(
                     Diagnostic::error(
                         "E0406",

@@ -85,14 +85,7 @@ impl<'a> Scope<'a> {
     fn builtins(&self) -> &'static [Builtin] {
         match self.place {
             Place::Constant => &[Builtin::Pi, Builtin::Inf],
-            Place::Neuron => &[
-                Builtin::T,
-                Builtin::Dt,
-                Builtin::I,
-                Builtin::N,
-                Builtin::Pi,
-                Builtin::Inf,
-            ],
+            Place::Neuron => &[Builtin::T, Builtin::Dt, Builtin::I, Builtin::N, Builtin::Pi, Builtin::Inf],
             Place::Synapse => &[
                 Builtin::T,
                 Builtin::Dt,
@@ -179,12 +172,7 @@ pub(crate) struct Checker<'s, 'd> {
 
 impl<'s, 'd> Checker<'s, 'd> {
     pub fn new(scope: &'s Scope<'s>, diags: &'d mut Diagnostics) -> Checker<'s, 'd> {
-        Checker {
-            scope,
-            diags,
-            noise: Vec::new(),
-            noise_span: None,
-        }
+        Checker { scope, diags, noise: Vec::new(), noise_span: None }
     }
 
     fn error<T>(&mut self, diagnostic: Diagnostic) -> Option<T> {
@@ -208,30 +196,14 @@ impl<'s, 'd> Checker<'s, 'd> {
                         return Some(Resolved::Unbound);
                     };
                     if let Some(k) = decls.iter().position(|d| d.name == base) {
-                        let r = if suffix == "_pre" {
-                            VarRef::Pre(k)
-                        } else {
-                            VarRef::Post(k)
-                        };
+                        let r = if suffix == "_pre" { VarRef::Pre(k) } else { VarRef::Post(k) };
                         return Some(Resolved::Var(r, decls[k].ty));
                     }
-                    let group = if suffix == "_pre" {
-                        "presynaptic"
-                    } else {
-                        "postsynaptic"
-                    };
-                    let names: Vec<String> = decls
-                        .iter()
-                        .map(|d| format!("{}{suffix}", d.name))
-                        .collect();
-                    let mut diagnostic = Diagnostic::error(
-                        "E0205",
-                        name.span,
-                        format!("the {group} group has no variable `{base}`"),
-                    )
-                    .with_label_message(format!(
-                        "`{text}` refers to `{base}` of the {group} group"
-                    ));
+                    let group = if suffix == "_pre" { "presynaptic" } else { "postsynaptic" };
+                    let names: Vec<String> = decls.iter().map(|d| format!("{}{suffix}", d.name)).collect();
+                    let mut diagnostic =
+                        Diagnostic::error("E0205", name.span, format!("the {group} group has no variable `{base}`"))
+                            .with_label_message(format!("`{text}` refers to `{base}` of the {group} group"));
                     if let Some(hint) = did_you_mean(text, names.iter().map(String::as_str)) {
                         diagnostic = diagnostic.with_note(hint);
                     }
@@ -248,8 +220,12 @@ impl<'s, 'd> Checker<'s, 'd> {
                 return Some(Resolved::Noise(text.to_string()));
             }
             self.diags.push(
-                Diagnostic::error("E0404", name.span, format!("noise `{text}` is only allowed in differential equations"))
-                    .with_note("white noise enters as `dx/dt = ... + sigma*xi : unit`; for a random number use `randn()`"),
+                Diagnostic::error(
+                    "E0404",
+                    name.span,
+                    format!("noise `{text}` is only allowed in differential equations"),
+                )
+                .with_note("white noise enters as `dx/dt = ... + sigma*xi : unit`; for a random number use `randn()`"),
             );
             return None;
         }
@@ -272,9 +248,7 @@ impl<'s, 'd> Checker<'s, 'd> {
         if let Some(unit) = units::lookup(text) {
             return Some(Resolved::Unit(unit.scale, unit.dim));
         }
-        let mut diagnostic = if (text.ends_with("_pre") || text.ends_with("_post"))
-            && scope.place != Place::Synapse
-        {
+        let mut diagnostic = if (text.ends_with("_pre") || text.ends_with("_post")) && scope.place != Place::Synapse {
             Diagnostic::error(
                 "E0207",
                 name.span,
@@ -282,8 +256,7 @@ impl<'s, 'd> Checker<'s, 'd> {
             )
             .with_label_message("`_pre` and `_post` only exist in synapse code")
         } else {
-            Diagnostic::error("E0204", name.span, format!("unknown name `{text}`"))
-                .with_label_message("not defined")
+            Diagnostic::error("E0204", name.span, format!("unknown name `{text}`")).with_label_message("not defined")
         };
         if let Some(hint) = did_you_mean(text, scope.candidates().iter().map(String::as_str)) {
             diagnostic = diagnostic.with_note(hint);
@@ -401,10 +374,7 @@ impl<'s, 'd> Checker<'s, 'd> {
                             Diagnostic::error(
                                 "E0311",
                                 side.span,
-                                format!(
-                                    "`{sym}` needs conditions on both sides, found unit `{}`",
-                                    side.ty
-                                ),
+                                format!("`{sym}` needs conditions on both sides, found unit `{}`", side.ty),
                             )
                             .with_label_message("not a condition"),
                         );
@@ -417,20 +387,13 @@ impl<'s, 'd> Checker<'s, 'd> {
                 for side in [&a, &b] {
                     if side.ty == Type::Bool {
                         return self.error(
-                            Diagnostic::error(
-                                "E0311",
-                                side.span,
-                                format!("`{sym}` needs numbers, found a condition"),
-                            )
-                            .with_label_message("this is a condition")
-                            .with_note("use `int(condition)` to turn a condition into 0 or 1"),
+                            Diagnostic::error("E0311", side.span, format!("`{sym}` needs numbers, found a condition"))
+                                .with_label_message("this is a condition")
+                                .with_note("use `int(condition)` to turn a condition into 0 or 1"),
                         );
                     }
                 }
-                let (da, db) = (
-                    a.ty.dim().unwrap_or_default(),
-                    b.ty.dim().unwrap_or_default(),
-                );
+                let (da, db) = (a.ty.dim().unwrap_or_default(), b.ty.dim().unwrap_or_default());
                 match op {
                     BinaryOp::Add
                     | BinaryOp::Sub
@@ -442,11 +405,7 @@ impl<'s, 'd> Checker<'s, 'd> {
                     | BinaryOp::Eq
                     | BinaryOp::Ne => {
                         if da != db {
-                            let what = if op.is_comparison() {
-                                "comparison"
-                            } else {
-                                "operation"
-                            };
+                            let what = if op.is_comparison() { "comparison" } else { "operation" };
                             return self.error(
                                 Diagnostic::error(
                                     "E0301",
@@ -458,11 +417,7 @@ impl<'s, 'd> Checker<'s, 'd> {
                                 .with_secondary(b.span, format!("`{db}`")),
                             );
                         }
-                        if op.is_comparison() {
-                            Type::Bool
-                        } else {
-                            Type::Float(da)
-                        }
+                        if op.is_comparison() { Type::Bool } else { Type::Float(da) }
                     }
                     BinaryOp::Mul => Type::Float(da.mul(db)),
                     BinaryOp::Div | BinaryOp::FloorDiv => Type::Float(da.div(db)),
@@ -482,18 +437,20 @@ impl<'s, 'd> Checker<'s, 'd> {
                         } else {
                             let Some(p) = eval_const(&b, self.scope.constants) else {
                                 return self.error(
-                                    Diagnostic::error("E0303", b.span, format!("the exponent of a value with unit `{da}` must be a constant number"))
-                                        .with_label_message("not a constant")
-                                        .with_note("the unit of the result would depend on the value"),
+                                    Diagnostic::error(
+                                        "E0303",
+                                        b.span,
+                                        format!("the exponent of a value with unit `{da}` must be a constant number"),
+                                    )
+                                    .with_label_message("not a constant")
+                                    .with_note("the unit of the result would depend on the value"),
                                 );
                             };
                             let Some(dim) = da.pow(p) else {
                                 return self.error(Diagnostic::error(
                                     "E0303",
                                     b.span,
-                                    format!(
-                                        "`{da}` raised to the power {p} is not a physical unit"
-                                    ),
+                                    format!("`{da}` raised to the power {p} is not a physical unit"),
                                 ));
                             };
                             Type::Float(dim)
@@ -503,21 +460,13 @@ impl<'s, 'd> Checker<'s, 'd> {
                 }
             }
         };
-        Some(Expr {
-            kind: ExprKind::Binary(op, Box::new(a), Box::new(b)),
-            ty,
-            span,
-        })
+        Some(Expr { kind: ExprKind::Binary(op, Box::new(a), Box::new(b)), ty, span })
     }
 
     fn call(&mut self, func: &ast::Ident, args: &[ast::Expr], span: Span) -> Option<Expr> {
         let Some(f) = Func::from_name(&func.name) else {
-            let mut diagnostic = Diagnostic::error(
-                "E0206",
-                func.span,
-                format!("unknown function `{}`", func.name),
-            )
-            .with_label_message("not a function");
+            let mut diagnostic = Diagnostic::error("E0206", func.span, format!("unknown function `{}`", func.name))
+                .with_label_message("not a function");
             if let Some(hint) = did_you_mean(&func.name, Func::ALL.iter().map(|f| f.name())) {
                 diagnostic = diagnostic.with_note(hint);
             }
@@ -541,12 +490,8 @@ impl<'s, 'd> Checker<'s, 'd> {
         }
         if f.is_random() && !self.scope.random {
             return self.error(
-                Diagnostic::error(
-                    "E0306",
-                    span,
-                    format!("`{}()` is not allowed here", f.name()),
-                )
-                .with_label_message("random numbers are not allowed in constants and settings"),
+                Diagnostic::error("E0306", span, format!("`{}()` is not allowed here", f.name()))
+                    .with_label_message("random numbers are not allowed in constants and settings"),
             );
         }
         let checked: Vec<Option<Expr>> = args.iter().map(|a| self.expr(a)).collect();
@@ -555,12 +500,8 @@ impl<'s, 'd> Checker<'s, 'd> {
         for a in &args {
             if a.ty == Type::Bool && f != Func::Int {
                 return self.error(
-                    Diagnostic::error(
-                        "E0311",
-                        a.span,
-                        format!("`{name}` needs a number, found a condition"),
-                    )
-                    .with_label_message("this is a condition"),
+                    Diagnostic::error("E0311", a.span, format!("`{name}` needs a number, found a condition"))
+                        .with_label_message("this is a condition"),
                 );
             }
         }
@@ -576,10 +517,7 @@ impl<'s, 'd> Checker<'s, 'd> {
                         Diagnostic::error(
                             "E0304",
                             args[0].span,
-                            format!(
-                                "the argument of `int` must be dimensionless, found `{}`",
-                                dim_of(0)
-                            ),
+                            format!("the argument of `int` must be dimensionless, found `{}`", dim_of(0)),
                         )
                         .with_label_message("has a unit")
                         .with_note("divide by a unit first, e.g. `int(t/ms)`"),
@@ -591,16 +529,15 @@ impl<'s, 'd> Checker<'s, 'd> {
                 let first = dim_of(0);
                 for (k, a) in args.iter().enumerate().skip(1) {
                     if dim_of(k) != first {
-                        let what = if f == Func::Clip {
-                            "bounds of `clip`"
-                        } else {
-                            "arguments"
-                        };
+                        let what = if f == Func::Clip { "bounds of `clip`" } else { "arguments" };
                         return self.error(
                             Diagnostic::error(
                                 "E0301",
                                 a.span,
-                                format!("dimension mismatch in `{name}`: the value is `{first}`, this argument is `{}`", dim_of(k)),
+                                format!(
+                                    "dimension mismatch in `{name}`: the value is `{first}`, this argument is `{}`",
+                                    dim_of(k)
+                                ),
                             )
                             .with_label_message(format!("the {what} must have the value's unit"))
                             .with_secondary(args[0].span, format!("`{first}`")),
@@ -612,19 +549,21 @@ impl<'s, 'd> Checker<'s, 'd> {
             _ => {
                 if !dim_of(0).is_dimensionless() {
                     return self.error(
-                        Diagnostic::error("E0304", args[0].span, format!("the argument of `{name}` must be dimensionless, found `{}`", dim_of(0)))
-                            .with_label_message("has a unit")
-                            .with_note(format!("divide by a reference value, e.g. `{name}(v/mV)` or `{name}((v - v_t)/delta_t)`")),
+                        Diagnostic::error(
+                            "E0304",
+                            args[0].span,
+                            format!("the argument of `{name}` must be dimensionless, found `{}`", dim_of(0)),
+                        )
+                        .with_label_message("has a unit")
+                        .with_note(format!(
+                            "divide by a reference value, e.g. `{name}(v/mV)` or `{name}((v - v_t)/delta_t)`"
+                        )),
                     );
                 }
                 Type::NUMBER
             }
         };
-        Some(Expr {
-            kind: ExprKind::Call(f, args),
-            ty,
-            span,
-        })
+        Some(Expr { kind: ExprKind::Call(f, args), ty, span })
     }
 
     /// Checks a statement; `place` names the block for messages (`reset`, `on_pre`, ...).
@@ -634,10 +573,7 @@ impl<'s, 'd> Checker<'s, 'd> {
             self.diags.push(Diagnostic::error(
                 "E0208",
                 s.target.span,
-                format!(
-                    "qualified name `{}.{}` outside an environment binding",
-                    group.name, s.target.name.name
-                ),
+                format!("qualified name `{}.{}` outside an environment binding", group.name, s.target.name.name),
             ));
             return None;
         }
@@ -645,11 +581,7 @@ impl<'s, 'd> Checker<'s, 'd> {
         let (target, ty) = match self.resolve(name)? {
             Resolved::Var(r, ty) => {
                 let decl = self.decl(r);
-                let allowed = if self.scope.init {
-                    decl.init_assignable
-                } else {
-                    decl.assignable
-                };
+                let allowed = if self.scope.init { decl.init_assignable } else { decl.assignable };
                 if !allowed {
                     let (what, note) = if decl.subexpression {
                         (
@@ -683,12 +615,8 @@ impl<'s, 'd> Checker<'s, 'd> {
                     _ => "noise term",
                 };
                 return self.error(
-                    Diagnostic::error(
-                        "E0212",
-                        name.span,
-                        format!("cannot assign to {what} `{}`", name.name),
-                    )
-                    .with_label_message("not a variable"),
+                    Diagnostic::error("E0212", name.span, format!("cannot assign to {what} `{}`", name.name))
+                        .with_label_message("not a variable"),
                 );
             }
         };
@@ -719,12 +647,7 @@ impl<'s, 'd> Checker<'s, 'd> {
                 .with_secondary(name.span, format!("`{ty}`")),
             );
         }
-        Some(Stmt {
-            target,
-            op: s.op,
-            value,
-            span: s.span,
-        })
+        Some(Stmt { target, op: s.op, value, span: s.span })
     }
 
     fn decl(&self, r: VarRef) -> &Decl {

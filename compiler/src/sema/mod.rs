@@ -30,17 +30,8 @@ pub fn check(file: &ast::File) -> (Option<Model>, Vec<Diagnostic>) {
     check_top_names(file, &mut diags);
 
     // The shared block: its variables are visible everywhere.
-    let shared_defs: Vec<&ast::TypeDef> = file
-        .items
-        .iter()
-        .filter_map(|i| {
-            if let Item::Shared(d) = i {
-                Some(d)
-            } else {
-                None
-            }
-        })
-        .collect();
+    let shared_defs: Vec<&ast::TypeDef> =
+        file.items.iter().filter_map(|i| if let Item::Shared(d) = i { Some(d) } else { None }).collect();
     for extra in shared_defs.iter().skip(1) {
         diags.push(
             Diagnostic::error("E0409", extra.name.span, "`shared` is given twice")
@@ -56,10 +47,7 @@ pub fn check(file: &ast::File) -> (Option<Model>, Vec<Diagnostic>) {
                 BodyKind::Shared,
                 &constants,
                 &[],
-                Sides {
-                    pre: None,
-                    post: None,
-                },
+                Sides { pre: None, post: None },
                 &mut diags,
             );
             (checked.dynamics, checked.decls)
@@ -105,13 +93,9 @@ fn check_top_names(file: &ast::File, diags: &mut Diagnostics) {
             };
             if let Some((_, first, first_what)) = seen.iter().find(|(n, _, _)| *n == name.name) {
                 diags.push(
-                    Diagnostic::error(
-                        "E0201",
-                        name.span,
-                        format!("`{}` is defined twice", name.name),
-                    )
-                    .with_label_message(format!("this {what}"))
-                    .with_secondary(*first, format!("first defined here as a {first_what}")),
+                    Diagnostic::error("E0201", name.span, format!("`{}` is defined twice", name.name))
+                        .with_label_message(format!("this {what}"))
+                        .with_secondary(*first, format!("first defined here as a {first_what}")),
                 );
             } else {
                 seen.push((&name.name, name.span, what));
@@ -139,13 +123,9 @@ fn constants(file: &ast::File, diags: &mut Diagnostics) -> Vec<Constant> {
         }
         if let Some(first) = constants.iter().find(|c| c.name == *name) {
             diags.push(
-                Diagnostic::error(
-                    "E0201",
-                    def.name.span,
-                    format!("constant `{name}` is defined twice"),
-                )
-                .with_label_message("second definition")
-                .with_secondary(first.span, "first defined here"),
+                Diagnostic::error("E0201", def.name.span, format!("constant `{name}` is defined twice"))
+                    .with_label_message("second definition")
+                    .with_secondary(first.span, "first defined here"),
             );
             continue;
         }
@@ -165,19 +145,10 @@ fn constants(file: &ast::File, diags: &mut Diagnostics) -> Vec<Constant> {
             continue;
         };
         let Some(value) = eval_const(&value_expr, &constants) else {
-            diags.push(Diagnostic::error(
-                "E0412",
-                value_expr.span,
-                format!("the value of `{name}` is not a constant"),
-            ));
+            diags.push(Diagnostic::error("E0412", value_expr.span, format!("the value of `{name}` is not a constant")));
             continue;
         };
-        constants.push(Constant {
-            name: name.clone(),
-            value,
-            dim,
-            span: def.name.span,
-        });
+        constants.push(Constant { name: name.clone(), value, dim, span: def.name.span });
     }
     constants
 }
@@ -203,7 +174,9 @@ fn settings(
         if !SETTINGS.contains(&name) {
             let mut d = Diagnostic::error("E0413", setting.name.span, format!("unknown setting `{name}`"))
                 .with_label_message("not a setting")
-                .with_note("top-level settings: `dt`, `duration`, `steps`, `seed`; constants are written `const name = value`");
+                .with_note(
+                    "top-level settings: `dt`, `duration`, `steps`, `seed`; constants are written `const name = value`",
+                );
             if let Some(hint) = did_you_mean(name, SETTINGS) {
                 d = d.with_note(hint);
             }
@@ -212,12 +185,8 @@ fn settings(
         }
         if let Some((_, first)) = seen.iter().find(|(n, _)| *n == name) {
             diags.push(
-                Diagnostic::error(
-                    "E0201",
-                    setting.name.span,
-                    format!("setting `{name}` is given twice"),
-                )
-                .with_secondary(*first, "first given here"),
+                Diagnostic::error("E0201", setting.name.span, format!("setting `{name}` is given twice"))
+                    .with_secondary(*first, "first given here"),
             );
             continue;
         }
@@ -230,11 +199,7 @@ fn settings(
             continue;
         };
         let want_time = matches!(name, "dt" | "duration");
-        let expected = if want_time {
-            Dimension::TIME
-        } else {
-            Dimension::ONE
-        };
+        let expected = if want_time { Dimension::TIME } else { Dimension::ONE };
         if value_expr.ty.dim() != Some(expected) {
             let what = if want_time { "a duration" } else { "a number" };
             diags.push(
@@ -248,11 +213,7 @@ fn settings(
             continue;
         }
         let bad = |diags: &mut Diagnostics, why: &str| {
-            diags.push(Diagnostic::error(
-                "E0412",
-                value_expr.span,
-                format!("`{name}` {why}, found {value}"),
-            ));
+            diags.push(Diagnostic::error("E0412", value_expr.span, format!("`{name}` {why}, found {value}")));
         };
         match name {
             "dt" if value > 0.0 && value.is_finite() => dt = value,
@@ -260,13 +221,9 @@ fn settings(
             "duration" | "steps" => {
                 if let Some((_, first)) = &run_length {
                     diags.push(
-                        Diagnostic::error(
-                            "E0415",
-                            setting.name.span,
-                            "the run length is given twice",
-                        )
-                        .with_secondary(*first, "first given here")
-                        .with_note("give either `duration` or `steps`"),
+                        Diagnostic::error("E0415", setting.name.span, "the run length is given twice")
+                            .with_secondary(*first, "first given here")
+                            .with_note("give either `duration` or `steps`"),
                     );
                 } else if name == "duration" && value >= 0.0 && value.is_finite() {
                     run_length = Some((RunLength::Duration(value), setting.name.span));
@@ -276,11 +233,7 @@ fn settings(
                 } else {
                     bad(
                         diags,
-                        if name == "steps" {
-                            "must be a whole number of steps"
-                        } else {
-                            "must not be negative"
-                        },
+                        if name == "steps" { "must be a whole number of steps" } else { "must not be negative" },
                     );
                 }
             }

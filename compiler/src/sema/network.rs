@@ -7,8 +7,8 @@ use super::suggest::did_you_mean;
 use crate::ast::{self, AssignOp, BodyItemKind, Item};
 use crate::diagnostic::{Diagnostic, Diagnostics};
 use crate::model::{
-    Connectivity, Constant, Expr, Group, GroupKind, GroupSlice, Link, Monitor, MonitorKind,
-    MonitorTarget, NeuronType, Object, Pathway, Summed, Type, VarKind, VarRef, Variable,
+    Connectivity, Constant, Expr, Group, GroupKind, GroupSlice, Link, Monitor, MonitorKind, MonitorTarget, NeuronType,
+    Object, Pathway, Summed, Type, VarKind, VarRef, Variable,
 };
 use crate::span::Span;
 use crate::units::Dimension;
@@ -73,20 +73,10 @@ impl<'a> Network<'a> {
     }
 
     pub fn check(&mut self, file: &ast::File, diags: &mut Diagnostics) {
-        let no_sides = Sides {
-            pre: None,
-            post: None,
-        };
+        let no_sides = Sides { pre: None, post: None };
         for item in &file.items {
             if let Item::Neuron(def) = item {
-                let checked = dynamics::check_body(
-                    def,
-                    BodyKind::Neuron,
-                    self.constants,
-                    self.shared,
-                    no_sides,
-                    diags,
-                );
+                let checked = dynamics::check_body(def, BodyKind::Neuron, self.constants, self.shared, no_sides, diags);
                 self.neuron_decls.push(checked.decls);
                 self.neuron_types.push(NeuronType {
                     name: def.name.name.clone(),
@@ -98,17 +88,8 @@ impl<'a> Network<'a> {
                 });
             }
         }
-        let synapse_defs: Vec<&ast::TypeDef> = file
-            .items
-            .iter()
-            .filter_map(|i| {
-                if let Item::Synapse(d) = i {
-                    Some(d)
-                } else {
-                    None
-                }
-            })
-            .collect();
+        let synapse_defs: Vec<&ast::TypeDef> =
+            file.items.iter().filter_map(|i| if let Item::Synapse(d) = i { Some(d) } else { None }).collect();
         let mut used = vec![false; synapse_defs.len()];
         for item in &file.items {
             match item {
@@ -123,14 +104,7 @@ impl<'a> Network<'a> {
         }
         // A synapse type no pathway uses is still checked (its pre/post names unchecked).
         for (def, _) in synapse_defs.iter().zip(&used).filter(|(_, u)| !**u) {
-            dynamics::check_body(
-                def,
-                BodyKind::Synapse,
-                self.constants,
-                self.shared,
-                no_sides,
-                diags,
-            );
+            dynamics::check_body(def, BodyKind::Synapse, self.constants, self.shared, no_sides, diags);
         }
         for item in &file.items {
             match item {
@@ -158,21 +132,10 @@ impl<'a> Network<'a> {
     }
 
     /// A dimensionless whole number in `min..=max`.
-    fn count(
-        &self,
-        e: &ast::Expr,
-        what: &str,
-        min: f64,
-        max: f64,
-        diags: &mut Diagnostics,
-    ) -> Option<u32> {
+    fn count(&self, e: &ast::Expr, what: &str, min: f64, max: f64, diags: &mut Diagnostics) -> Option<u32> {
         let (value, ty, span) = self.constant(e, diags)?;
         if ty != Type::NUMBER {
-            diags.push(Diagnostic::error(
-                "E0301",
-                span,
-                format!("{what} must be a number, found unit `{ty}`"),
-            ));
+            diags.push(Diagnostic::error("E0301", span, format!("{what} must be a number, found unit `{ty}`")));
             return None;
         }
         if value.fract() != 0.0 || value < min || value > max {
@@ -199,9 +162,7 @@ impl<'a> Network<'a> {
         if let Some(hint) = did_you_mean(&name.name, self.groups.iter().map(|g| g.name.as_str())) {
             d = d.with_note(hint);
         }
-        diags.push(
-            d.with_note("groups are defined with `group Name = Type(size)` before they are used"),
-        );
+        diags.push(d.with_note("groups are defined with `group Name = Type(size)` before they are used"));
         None
     }
 
@@ -236,35 +197,23 @@ impl<'a> Network<'a> {
             (None, "PoissonGroup") => self.poisson(g, diags),
             (None, "SpikeGeneratorGroup") => size.and_then(|n| self.spike_generator(g, n, diags)),
             (None, _) => {
-                let mut d = Diagnostic::error(
-                    "E0202",
-                    g.type_name.span,
-                    format!("unknown neuron type `{type_name}`"),
-                )
-                .with_label_message("no such neuron type");
-                let candidates = self
-                    .neuron_types
-                    .iter()
-                    .map(|t| t.name.as_str())
-                    .chain(GENERATORS);
+                let mut d = Diagnostic::error("E0202", g.type_name.span, format!("unknown neuron type `{type_name}`"))
+                    .with_label_message("no such neuron type");
+                let candidates = self.neuron_types.iter().map(|t| t.name.as_str()).chain(GENERATORS);
                 if let Some(hint) = did_you_mean(type_name, candidates) {
                     d = d.with_note(hint);
                 }
-                diags.push(d.with_note("groups are made of a `neuron` type defined before them, `PoissonGroup` or `SpikeGeneratorGroup`"));
+                diags.push(d.with_note(
+                    "groups are made of a `neuron` type defined before them, `PoissonGroup` or `SpikeGeneratorGroup`",
+                ));
                 None
             }
         };
         let (Some(kind), Some(size)) = (kind, size) else {
             return;
         };
-        let mut group = Group {
-            name: g.name.name.clone(),
-            kind,
-            size,
-            init: Vec::new(),
-            links: Vec::new(),
-            span: g.span,
-        };
+        let mut group =
+            Group { name: g.name.name.clone(), kind, size, init: Vec::new(), links: Vec::new(), span: g.span };
         if let GroupKind::Neurons(t) = group.kind {
             self.group_body(g, t, &mut group, diags);
         }
@@ -287,9 +236,7 @@ impl<'a> Network<'a> {
             init: true,
         };
         for stmt in &g.body {
-            let var = variables
-                .iter()
-                .position(|v| v.name == stmt.target.name.name && stmt.target.group.is_none());
+            let var = variables.iter().position(|v| v.name == stmt.target.name.name && stmt.target.group.is_none());
             if let Some(k) = var.filter(|&k| variables[k].flags.linked) {
                 if let Some(link) = self.link(stmt, k, &variables[k], group.size, diags) {
                     group.links.push(link);
@@ -306,16 +253,10 @@ impl<'a> Network<'a> {
                     Diagnostic::error(
                         "E0419",
                         g.name.span,
-                        format!(
-                            "linked parameter `{}` of group `{}` is not linked",
-                            v.name, g.name.name
-                        ),
+                        format!("linked parameter `{}` of group `{}` is not linked", v.name, g.name.name),
                     )
                     .with_secondary(v.span, "declared `(linked)` here")
-                    .with_note(format!(
-                        "bind it in the group's body: `{} = OtherGroup.variable`",
-                        v.name
-                    )),
+                    .with_note(format!("bind it in the group's body: `{} = OtherGroup.variable`", v.name)),
                 );
             }
         }
@@ -330,38 +271,23 @@ impl<'a> Network<'a> {
         size: u32,
         diags: &mut Diagnostics,
     ) -> Option<Link> {
-        let ast::ExprKind::Name {
-            group: Some(source),
-            name,
-        } = &stmt.value.kind
-        else {
+        let ast::ExprKind::Name { group: Some(source), name } = &stmt.value.kind else {
             diags.push(
                 Diagnostic::error(
                     "E0419",
                     stmt.value.span,
-                    format!(
-                        "linked parameter `{}` must be bound to a variable of another group",
-                        variable.name
-                    ),
+                    format!("linked parameter `{}` must be bound to a variable of another group", variable.name),
                 )
                 .with_note(format!("write `{} = OtherGroup.variable`", variable.name)),
             );
             return None;
         };
         if stmt.op != AssignOp::Set {
-            diags.push(Diagnostic::error(
-                "E0419",
-                stmt.span,
-                "a link is written with `=`",
-            ));
+            diags.push(Diagnostic::error("E0419", stmt.span, "a link is written with `=`"));
             return None;
         }
         let source_group = self.find_group(source, diags)?;
-        let Some(source_var) = self
-            .group_variables(source_group)
-            .iter()
-            .position(|v| v.name == name.name)
-        else {
+        let Some(source_var) = self.group_variables(source_group).iter().position(|v| v.name == name.name) else {
             diags.push(Diagnostic::error(
                 "E0205",
                 name.span,
@@ -390,11 +316,7 @@ impl<'a> Network<'a> {
             ));
             return None;
         }
-        Some(Link {
-            var,
-            source_group,
-            source_var,
-        })
+        Some(Link { var, source_group, source_var })
     }
 
     fn poisson(&self, g: &ast::GroupDef, diags: &mut Diagnostics) -> Option<GroupKind> {
@@ -411,19 +333,14 @@ impl<'a> Network<'a> {
         };
         let mut rates = None;
         for stmt in &g.body {
-            if stmt.target.name.name != "rates"
-                || stmt.target.group.is_some()
-                || stmt.op != AssignOp::Set
-            {
+            if stmt.target.name.name != "rates" || stmt.target.group.is_some() || stmt.op != AssignOp::Set {
                 diags.push(
                     Diagnostic::error(
                         "E0413",
                         stmt.target.span,
                         format!("unknown `PoissonGroup` setting `{}`", stmt.target.name.name),
                     )
-                    .with_note(
-                        "a PoissonGroup takes `rates = expression` (in Hz; may use `i` and `t`)",
-                    ),
+                    .with_note("a PoissonGroup takes `rates = expression` (in Hz; may use `i` and `t`)"),
                 );
                 continue;
             }
@@ -443,46 +360,22 @@ impl<'a> Network<'a> {
         }
         if rates.is_none() && !g.body.iter().any(|s| s.target.name.name == "rates") {
             diags.push(
-                Diagnostic::error(
-                    "E0416",
-                    g.span,
-                    format!("`PoissonGroup` `{}` needs `rates`", g.name.name),
-                )
-                .with_note(format!(
-                    "e.g. `group {} = PoissonGroup(100) {{ rates = 10 Hz }}`",
-                    g.name.name
-                )),
+                Diagnostic::error("E0416", g.span, format!("`PoissonGroup` `{}` needs `rates`", g.name.name))
+                    .with_note(format!("e.g. `group {} = PoissonGroup(100) {{ rates = 10 Hz }}`", g.name.name)),
             );
         }
         rates.map(|rates| GroupKind::Poisson { rates })
     }
 
-    fn constant_list(
-        &self,
-        e: &ast::Expr,
-        diags: &mut Diagnostics,
-    ) -> Option<Vec<(f64, Type, Span)>> {
+    fn constant_list(&self, e: &ast::Expr, diags: &mut Diagnostics) -> Option<Vec<(f64, Type, Span)>> {
         let ast::ExprKind::List(items) = &e.kind else {
-            diags.push(Diagnostic::error(
-                "E0210",
-                e.span,
-                "expected a list `[a, b, ...]`",
-            ));
+            diags.push(Diagnostic::error("E0210", e.span, "expected a list `[a, b, ...]`"));
             return None;
         };
-        items
-            .iter()
-            .map(|item| self.constant(item, diags))
-            .collect()
+        items.iter().map(|item| self.constant(item, diags)).collect()
     }
 
-    fn index_list(
-        &self,
-        e: &ast::Expr,
-        what: &str,
-        size: u32,
-        diags: &mut Diagnostics,
-    ) -> Option<Vec<u32>> {
+    fn index_list(&self, e: &ast::Expr, what: &str, size: u32, diags: &mut Diagnostics) -> Option<Vec<u32>> {
         let items = self.constant_list(e, diags)?;
         let mut out = Vec::with_capacity(items.len());
         for (v, ty, span) in items {
@@ -491,10 +384,7 @@ impl<'a> Network<'a> {
                     Diagnostic::error(
                         "E0411",
                         span,
-                        format!(
-                            "{what} must be whole numbers from 0 to {}, found {v}",
-                            size.saturating_sub(1)
-                        ),
+                        format!("{what} must be whole numbers from 0 to {}, found {v}", size.saturating_sub(1)),
                     )
                     .with_label_message("out of range"),
                 );
@@ -506,12 +396,7 @@ impl<'a> Network<'a> {
         Some(out)
     }
 
-    fn spike_generator(
-        &self,
-        g: &ast::GroupDef,
-        size: u32,
-        diags: &mut Diagnostics,
-    ) -> Option<GroupKind> {
+    fn spike_generator(&self, g: &ast::GroupDef, size: u32, diags: &mut Diagnostics) -> Option<GroupKind> {
         let (mut indices, mut times) = (None, None);
         for stmt in &g.body {
             match stmt.target.name.name.as_str() {
@@ -523,8 +408,14 @@ impl<'a> Network<'a> {
                             .map(|(v, ty, span)| {
                                 if ty != Type::Float(Dimension::TIME) || v < 0.0 || !v.is_finite() {
                                     diags.push(
-                                        Diagnostic::error("E0301", span, format!("spike times must be non-negative durations, found `{v}` of unit `{ty}`"))
-                                            .with_label_message("not a time"),
+                                        Diagnostic::error(
+                                            "E0301",
+                                            span,
+                                            format!(
+                                                "spike times must be non-negative durations, found `{v}` of unit `{ty}`"
+                                            ),
+                                        )
+                                        .with_label_message("not a time"),
                                     );
                                     None
                                 } else {
@@ -535,8 +426,12 @@ impl<'a> Network<'a> {
                     })
                 }
                 other => diags.push(
-                    Diagnostic::error("E0413", stmt.target.span, format!("unknown `SpikeGeneratorGroup` setting `{other}`"))
-                        .with_note("a SpikeGeneratorGroup takes `indices = [...]` and `times = [...]`"),
+                    Diagnostic::error(
+                        "E0413",
+                        stmt.target.span,
+                        format!("unknown `SpikeGeneratorGroup` setting `{other}`"),
+                    )
+                    .with_note("a SpikeGeneratorGroup takes `indices = [...]` and `times = [...]`"),
                 ),
             }
         }
@@ -548,11 +443,7 @@ impl<'a> Network<'a> {
                 diags.push(Diagnostic::error(
                     "E0416",
                     g.span,
-                    format!(
-                        "`indices` has {} entries but `times` has {}",
-                        indices.len(),
-                        times.len()
-                    ),
+                    format!("`indices` has {} entries but `times` has {}", indices.len(), times.len()),
                 ));
                 None
             }
@@ -563,10 +454,7 @@ impl<'a> Network<'a> {
                     diags.push(Diagnostic::error(
                         "E0416",
                         g.span,
-                        format!(
-                            "`SpikeGeneratorGroup` `{}` needs `indices` and `times`",
-                            g.name.name
-                        ),
+                        format!("`SpikeGeneratorGroup` `{}` needs `indices` and `times`", g.name.name),
                     ));
                 }
                 None
@@ -601,29 +489,15 @@ impl<'a> Network<'a> {
         synapse_defs: &[&ast::TypeDef],
         diags: &mut Diagnostics,
     ) -> Option<usize> {
-        let (source, target) = (
-            self.endpoint(&c.source, diags),
-            self.endpoint(&c.target, diags),
-        );
-        let Some(def_index) = synapse_defs
-            .iter()
-            .position(|d| d.name.name == c.synapse.name)
-        else {
-            let mut d = Diagnostic::error(
-                "E0202",
-                c.synapse.span,
-                format!("unknown synapse type `{}`", c.synapse.name),
-            )
-            .with_label_message("no such synapse type");
+        let (source, target) = (self.endpoint(&c.source, diags), self.endpoint(&c.target, diags));
+        let Some(def_index) = synapse_defs.iter().position(|d| d.name.name == c.synapse.name) else {
+            let mut d =
+                Diagnostic::error("E0202", c.synapse.span, format!("unknown synapse type `{}`", c.synapse.name))
+                    .with_label_message("no such synapse type");
             if self.neuron_types.iter().any(|t| t.name == c.synapse.name) {
-                d = d.with_note(format!(
-                    "`{}` is a neuron type; `with` takes a synapse type",
-                    c.synapse.name
-                ));
-            } else if let Some(hint) = did_you_mean(
-                &c.synapse.name,
-                synapse_defs.iter().map(|d| d.name.name.as_str()),
-            ) {
+                d = d.with_note(format!("`{}` is a neuron type; `with` takes a synapse type", c.synapse.name));
+            } else if let Some(hint) = did_you_mean(&c.synapse.name, synapse_defs.iter().map(|d| d.name.name.as_str()))
+            {
                 d = d.with_note(hint);
             }
             diags.push(d);
@@ -633,42 +507,19 @@ impl<'a> Network<'a> {
         let def = synapse_defs[def_index];
         let pre = self.group_decls(source.group).to_vec();
         let post = self.group_decls(target.group).to_vec();
-        let sides = Sides {
-            pre: Some(&pre),
-            post: Some(&post),
-        };
-        let checked = dynamics::check_body(
-            def,
-            BodyKind::Synapse,
-            self.constants,
-            self.shared,
-            sides,
-            diags,
-        );
+        let sides = Sides { pre: Some(&pre), post: Some(&post) };
+        let checked = dynamics::check_body(def, BodyKind::Synapse, self.constants, self.shared, sides, diags);
 
         for (present, group, endpoint, what) in [
-            (
-                has_item(def, |k| matches!(k, BodyItemKind::OnPre(_))),
-                source.group,
-                &c.source,
-                "on_pre",
-            ),
-            (
-                has_item(def, |k| matches!(k, BodyItemKind::OnPost(_))),
-                target.group,
-                &c.target,
-                "on_post",
-            ),
+            (has_item(def, |k| matches!(k, BodyItemKind::OnPre(_))), source.group, &c.source, "on_pre"),
+            (has_item(def, |k| matches!(k, BodyItemKind::OnPost(_))), target.group, &c.target, "on_post"),
         ] {
             if present && !self.group_spikes(group) {
                 diags.push(
                     Diagnostic::error(
                         "E0410",
                         endpoint.span,
-                        format!(
-                            "group `{}` never spikes, so `{what}` never runs",
-                            self.groups[group].name
-                        ),
+                        format!("group `{}` never spikes, so `{what}` never runs", self.groups[group].name),
                     )
                     .with_label_message("its neuron type has no threshold")
                     .with_note("add `threshold <condition>` to the neuron type"),
@@ -678,16 +529,10 @@ impl<'a> Network<'a> {
 
         let summed = self.summed(&checked.dynamics.variables, &source, &target, diags);
         let scope_decls = checked.decls;
-        let (connectivity, delay, init) =
-            self.connect_body(c, &scope_decls, &pre, &post, &source, &target, diags);
+        let (connectivity, delay, init) = self.connect_body(c, &scope_decls, &pre, &post, &source, &target, diags);
 
         let base = c.name.as_ref().map_or_else(
-            || {
-                format!(
-                    "{}_{}",
-                    self.groups[source.group].name, self.groups[target.group].name
-                )
-            },
+            || format!("{}_{}", self.groups[source.group].name, self.groups[target.group].name),
             |n| n.name.clone(),
         );
         let mut name = base.clone();
@@ -736,29 +581,38 @@ impl<'a> Network<'a> {
                         v.span,
                         format!("summed variable `{}` must end in `_post` or `_pre`", v.name),
                     )
-                    .with_note(format!(
-                        "name the neuron parameter it sets, e.g. `{}_post`",
-                        v.name
-                    )),
+                    .with_note(format!("name the neuron parameter it sets, e.g. `{}_post`", v.name)),
                 );
                 continue;
             };
             let group_name = self.groups[group].name.clone();
-            let Some(var) = self
-                .group_variables(group)
-                .iter()
-                .position(|x| x.name == base)
-            else {
-                diags.push(Diagnostic::error("E0417", v.span, format!("the {side} group `{group_name}` has no parameter `{base}` for summed variable `{}`", v.name))
-                    .with_note(format!("declare `{base} : unit` in the neuron type")));
+            let Some(var) = self.group_variables(group).iter().position(|x| x.name == base) else {
+                diags.push(
+                    Diagnostic::error(
+                        "E0417",
+                        v.span,
+                        format!(
+                            "the {side} group `{group_name}` has no parameter `{base}` for summed variable `{}`",
+                            v.name
+                        ),
+                    )
+                    .with_note(format!("declare `{base} : unit` in the neuron type")),
+                );
                 continue;
             };
             let target_var = &self.group_variables(group)[var];
             if !matches!(target_var.kind, VarKind::Parameter) {
                 diags.push(
-                    Diagnostic::error("E0417", v.span, format!("summed variable `{}` needs `{base}` to be a parameter of group `{group_name}`", v.name))
-                        .with_secondary(target_var.span, "declared here as an equation")
-                        .with_note(format!("declare it as `{base} : {}`", target_var.ty)),
+                    Diagnostic::error(
+                        "E0417",
+                        v.span,
+                        format!(
+                            "summed variable `{}` needs `{base}` to be a parameter of group `{group_name}`",
+                            v.name
+                        ),
+                    )
+                    .with_secondary(target_var.span, "declared here as an equation")
+                    .with_note(format!("declare it as `{base} : {}`", target_var.ty)),
                 );
                 continue;
             }
@@ -766,36 +620,33 @@ impl<'a> Network<'a> {
                 diags.push(Diagnostic::error(
                     "E0301",
                     v.span,
-                    format!("dimension mismatch: summed variable `{}` is `{}`, `{base}` of group `{group_name}` is `{}`", v.name, v.ty, target_var.ty),
+                    format!(
+                        "dimension mismatch: summed variable `{}` is `{}`, `{base}` of group `{group_name}` is `{}`",
+                        v.name, v.ty, target_var.ty
+                    ),
                 ));
                 continue;
             }
-            if let Some((_, _, first)) = self
-                .summed_targets
-                .iter()
-                .find(|(g, x, _)| *g == group && *x == var)
-            {
+            if let Some((_, _, first)) = self.summed_targets.iter().find(|(g, x, _)| *g == group && *x == var) {
                 diags.push(
-                    Diagnostic::error("E0417", v.span, format!("`{base}` of group `{group_name}` is already set by another summed variable"))
-                        .with_secondary(*first, "first summed variable"),
+                    Diagnostic::error(
+                        "E0417",
+                        v.span,
+                        format!("`{base}` of group `{group_name}` is already set by another summed variable"),
+                    )
+                    .with_secondary(*first, "first summed variable"),
                 );
                 continue;
             }
             self.summed_targets.push((group, var, v.span));
-            let target = if group == target.group && v.name.ends_with("_post") {
-                VarRef::Post(var)
-            } else {
-                VarRef::Pre(var)
-            };
+            let target =
+                if group == target.group && v.name.ends_with("_post") { VarRef::Post(var) } else { VarRef::Pre(var) };
             out.push(Summed { var: k, target });
         }
         out
     }
 
-    #[expect(
-        clippy::too_many_arguments,
-        reason = "the scope of a connect body is made of all of these"
-    )]
+    #[expect(clippy::too_many_arguments, reason = "the scope of a connect body is made of all of these")]
     fn connect_body(
         &self,
         c: &ast::ConnectDef,
@@ -822,15 +673,7 @@ impl<'a> Network<'a> {
         let mut init = Vec::new();
         let mut seen: Vec<(&str, Span)> = Vec::new();
         let mut lists: (Option<Vec<u32>>, Option<Vec<u32>>) = (None, None);
-        const SETTINGS: [&str; 7] = [
-            "p",
-            "condition",
-            "fan_in",
-            "fan_out",
-            "delay",
-            "sources",
-            "targets",
-        ];
+        const SETTINGS: [&str; 7] = ["p", "condition", "fan_in", "fan_out", "delay", "sources", "targets"];
         for stmt in &c.body {
             let name = stmt.target.name.name.as_str();
             if !SETTINGS.contains(&name) || stmt.target.group.is_some() {
@@ -853,12 +696,8 @@ impl<'a> Network<'a> {
             }
             if let Some((_, first)) = seen.iter().find(|(n, _)| *n == name) {
                 diags.push(
-                    Diagnostic::error(
-                        "E0201",
-                        stmt.target.span,
-                        format!("`{name}` is given twice"),
-                    )
-                    .with_secondary(*first, "first given here"),
+                    Diagnostic::error("E0201", stmt.target.span, format!("`{name}` is given twice"))
+                        .with_secondary(*first, "first given here"),
                 );
                 continue;
             }
@@ -882,10 +721,7 @@ impl<'a> Network<'a> {
                         diags.push(Diagnostic::error(
                             "E0301",
                             e.span,
-                            format!(
-                                "`p` must be a dimensionless probability, found unit `{}`",
-                                e.ty
-                            ),
+                            format!("`p` must be a dimensionless probability, found unit `{}`", e.ty),
                         ));
                         continue;
                     }
@@ -893,12 +729,8 @@ impl<'a> Network<'a> {
                         && !(0.0..=1.0).contains(&p)
                     {
                         diags.push(
-                            Diagnostic::error(
-                                "E0412",
-                                e.span,
-                                format!("`p` must be between 0 and 1, found {p}"),
-                            )
-                            .with_label_message("not a probability"),
+                            Diagnostic::error("E0412", e.span, format!("`p` must be between 0 and 1, found {p}"))
+                                .with_label_message("not a probability"),
                         );
                         continue;
                     }
@@ -922,19 +754,13 @@ impl<'a> Network<'a> {
                     connectivity.condition = Some(e);
                 }
                 "fan_in" => {
-                    connectivity.fan_in =
-                        self.count(&stmt.value, "`fan_in`", 0.0, f64::from(source_size), diags)
+                    connectivity.fan_in = self.count(&stmt.value, "`fan_in`", 0.0, f64::from(source_size), diags)
                 }
                 "fan_out" => {
-                    connectivity.fan_out =
-                        self.count(&stmt.value, "`fan_out`", 0.0, f64::from(target_size), diags)
+                    connectivity.fan_out = self.count(&stmt.value, "`fan_out`", 0.0, f64::from(target_size), diags)
                 }
-                "sources" => {
-                    lists.0 = self.index_list(&stmt.value, "`sources`", source_size, diags)
-                }
-                "targets" => {
-                    lists.1 = self.index_list(&stmt.value, "`targets`", target_size, diags)
-                }
+                "sources" => lists.0 = self.index_list(&stmt.value, "`sources`", source_size, diags),
+                "targets" => lists.1 = self.index_list(&stmt.value, "`targets`", target_size, diags),
                 _ => {
                     let Some(e) = Checker::new(&scope, diags).expr(&stmt.value) else {
                         continue;
@@ -951,12 +777,8 @@ impl<'a> Network<'a> {
                         && (d < 0.0 || !d.is_finite())
                     {
                         diags.push(
-                            Diagnostic::error(
-                                "E0414",
-                                e.span,
-                                format!("the delay must not be negative, found {d} s"),
-                            )
-                            .with_label_message("negative delay"),
+                            Diagnostic::error("E0414", e.span, format!("the delay must not be negative, found {d} s"))
+                                .with_label_message("negative delay"),
                         );
                         continue;
                     }
@@ -970,29 +792,19 @@ impl<'a> Network<'a> {
             (Some(s), Some(t)) => diags.push(Diagnostic::error(
                 "E0416",
                 c.span,
-                format!(
-                    "`sources` has {} entries but `targets` has {}",
-                    s.len(),
-                    t.len()
-                ),
+                format!("`sources` has {} entries but `targets` has {}", s.len(), t.len()),
             )),
-            (Some(_), None) | (None, Some(_)) => diags.push(Diagnostic::error(
-                "E0416",
-                c.span,
-                "explicit connections need both `sources` and `targets`",
-            )),
+            (Some(_), None) | (None, Some(_)) => {
+                diags.push(Diagnostic::error("E0416", c.span, "explicit connections need both `sources` and `targets`"))
+            }
             (None, None) => {}
         }
         let explicit = given("sources").or(given("targets"));
         for other in ["p", "condition", "fan_in", "fan_out"] {
             if let (Some(first), Some(span)) = (explicit, given(other)) {
                 diags.push(
-                    Diagnostic::error(
-                        "E0415",
-                        span,
-                        format!("`{other}` conflicts with explicit `sources`/`targets`"),
-                    )
-                    .with_secondary(first, "explicit connections given here"),
+                    Diagnostic::error("E0415", span, format!("`{other}` conflicts with explicit `sources`/`targets`"))
+                        .with_secondary(first, "explicit connections given here"),
                 );
             }
         }
@@ -1012,9 +824,8 @@ impl<'a> Network<'a> {
             "rate" => MonitorKind::Rate,
             "weights" => MonitorKind::Weights,
             other => {
-                let mut d =
-                    Diagnostic::error("E0418", m.kind.span, format!("unknown monitor `{other}`"))
-                        .with_note("monitors: `spikes`, `state`, `rate`, `weights`");
+                let mut d = Diagnostic::error("E0418", m.kind.span, format!("unknown monitor `{other}`"))
+                    .with_note("monitors: `spikes`, `state`, `rate`, `weights`");
                 if let Some(hint) = did_you_mean(other, MONITORS) {
                     d = d.with_note(hint);
                 }
@@ -1028,17 +839,9 @@ impl<'a> Network<'a> {
                 targets.push(target);
             }
         }
-        let every = m
-            .every
-            .as_ref()
-            .and_then(|e| dynamics::period(e, self.constants, diags));
+        let every = m.every.as_ref().and_then(|e| dynamics::period(e, self.constants, diags));
         if targets.len() == m.targets.len() && (m.every.is_none() || every.is_some()) {
-            self.monitors.push(Monitor {
-                kind,
-                targets,
-                every,
-                span: m.span,
-            });
+            self.monitors.push(Monitor { kind, targets, every, span: m.span });
         }
     }
 
@@ -1056,21 +859,12 @@ impl<'a> Network<'a> {
             (Some(g), _) => (Object::Group(g), t.var.as_ref(), Some(self.groups[g].size)),
             (None, Some(p)) => (Object::Pathway(p), t.var.as_ref(), None),
             _ if name == "shared" => (Object::Shared, t.var.as_ref(), Some(1)),
-            _ if shared_var.is_some() && t.var.is_none() => {
-                (Object::Shared, Some(&t.object), Some(1))
-            }
+            _ if shared_var.is_some() && t.var.is_none() => (Object::Shared, Some(&t.object), Some(1)),
             _ => {
-                let mut d = Diagnostic::error(
-                    "E0202",
-                    t.object.span,
-                    format!("unknown group or pathway `{name}`"),
-                )
-                .with_label_message("nothing to record");
-                let candidates = self
-                    .groups
-                    .iter()
-                    .map(|g| g.name.as_str())
-                    .chain(self.pathways.iter().map(|p| p.name.as_str()));
+                let mut d = Diagnostic::error("E0202", t.object.span, format!("unknown group or pathway `{name}`"))
+                    .with_label_message("nothing to record");
+                let candidates =
+                    self.groups.iter().map(|g| g.name.as_str()).chain(self.pathways.iter().map(|p| p.name.as_str()));
                 if let Some(hint) = did_you_mean(name, candidates) {
                     d = d.with_note(hint);
                 }
@@ -1090,12 +884,8 @@ impl<'a> Network<'a> {
                     MonitorKind::Weights => "a pathway variable, e.g. `SM.w`",
                 };
                 diags.push(
-                    Diagnostic::error(
-                        "E0419",
-                        t.span,
-                        format!("`monitor {}` records {expected}", kind_name(kind)),
-                    )
-                    .with_label_message("not that"),
+                    Diagnostic::error("E0419", t.span, format!("`monitor {}` records {expected}", kind_name(kind)))
+                        .with_label_message("not that"),
                 );
                 return None;
             }
@@ -1104,17 +894,8 @@ impl<'a> Network<'a> {
             None => None,
             Some(v) => {
                 let names: Vec<&str> = match object {
-                    Object::Group(g) => self
-                        .group_variables(g)
-                        .iter()
-                        .map(|x| x.name.as_str())
-                        .collect(),
-                    Object::Pathway(p) => self.pathways[p]
-                        .dynamics
-                        .variables
-                        .iter()
-                        .map(|x| x.name.as_str())
-                        .collect(),
+                    Object::Group(g) => self.group_variables(g).iter().map(|x| x.name.as_str()).collect(),
+                    Object::Pathway(p) => self.pathways[p].dynamics.variables.iter().map(|x| x.name.as_str()).collect(),
                     Object::Shared => self.shared.iter().map(|d| d.name.as_str()).collect(),
                 };
                 match names.iter().position(|n| *n == v.name) {
@@ -1125,12 +906,8 @@ impl<'a> Network<'a> {
                         } else {
                             format!("`{name}`")
                         };
-                        let mut d = Diagnostic::error(
-                            "E0205",
-                            v.span,
-                            format!("{owner} has no variable `{}`", v.name),
-                        )
-                        .with_label_message("no such variable");
+                        let mut d = Diagnostic::error("E0205", v.span, format!("{owner} has no variable `{}`", v.name))
+                            .with_label_message("no such variable");
                         if let Some(hint) = did_you_mean(&v.name, names.iter().copied()) {
                             d = d.with_note(hint);
                         }
@@ -1146,18 +923,13 @@ impl<'a> Network<'a> {
                 let mut ranges = Vec::new();
                 for item in items {
                     let limit = f64::from(size.unwrap_or(u32::MAX));
-                    let start =
-                        self.count(&item.start, "a recorded index", 0.0, limit - 1.0, diags)?;
+                    let start = self.count(&item.start, "a recorded index", 0.0, limit - 1.0, diags)?;
                     let end = match &item.end {
                         Some(e) => self.count(e, "a recorded index", 0.0, limit, diags)?,
                         None => start + 1,
                     };
                     if start >= end {
-                        diags.push(Diagnostic::error(
-                            "E0411",
-                            item.span,
-                            format!("empty range `{start}:{end}`"),
-                        ));
+                        diags.push(Diagnostic::error("E0411", item.span, format!("empty range `{start}:{end}`")));
                         return None;
                     }
                     ranges.push((start, end));
@@ -1165,11 +937,7 @@ impl<'a> Network<'a> {
                 Some(ranges)
             }
         };
-        Some(MonitorTarget {
-            object,
-            var,
-            indices,
-        })
+        Some(MonitorTarget { object, var, indices })
     }
 
     /// The binding's semantics belong to the runtime; here its names are checked:
@@ -1183,12 +951,8 @@ impl<'a> Network<'a> {
             return;
         }
         if !ENVIRONMENTS.contains(&env.kind.name.as_str()) {
-            let mut d = Diagnostic::error(
-                "E0421",
-                env.kind.span,
-                format!("unknown environment `{}`", env.kind.name),
-            )
-            .with_note(format!("environments: {}", ENVIRONMENTS.join(", ")));
+            let mut d = Diagnostic::error("E0421", env.kind.span, format!("unknown environment `{}`", env.kind.name))
+                .with_note(format!("environments: {}", ENVIRONMENTS.join(", ")));
             if let Some(hint) = did_you_mean(&env.kind.name, ENVIRONMENTS) {
                 d = d.with_note(hint);
             }
@@ -1196,8 +960,12 @@ impl<'a> Network<'a> {
         }
         for block in &env.blocks {
             if !ENV_BLOCKS.contains(&block.kind.name.as_str()) {
-                let mut d = Diagnostic::error("E0421", block.kind.span, format!("unknown environment block `{}`", block.kind.name))
-                    .with_note("blocks: `sense <group> { ... }`, `act <group> every <period> { ... }`, `reward { ... }`");
+                let mut d = Diagnostic::error(
+                    "E0421",
+                    block.kind.span,
+                    format!("unknown environment block `{}`", block.kind.name),
+                )
+                .with_note("blocks: `sense <group> { ... }`, `act <group> every <period> { ... }`, `reward { ... }`");
                 if let Some(hint) = did_you_mean(&block.kind.name, ENV_BLOCKS) {
                     d = d.with_note(hint);
                 }
@@ -1206,10 +974,7 @@ impl<'a> Network<'a> {
             }
             // `act` holds settings of the decision rule, not assignments to variables.
             let settings_only = block.kind.name == "act";
-            let object_group = block
-                .object
-                .as_ref()
-                .and_then(|o| self.groups.iter().position(|g| g.name == o.name));
+            let object_group = block.object.as_ref().and_then(|o| self.groups.iter().position(|g| g.name == o.name));
             if let (Some(object), None) = (&block.object, object_group) {
                 self.find_group(object, diags);
             }
@@ -1232,9 +997,7 @@ impl<'a> Network<'a> {
                         let mut d = Diagnostic::error("E0205", name.span, format!("unknown variable `{}`", name.name))
                             .with_label_message("not a shared variable")
                             .with_note("an environment statement writes a shared variable, `Group.variable`, or a variable of the block's group");
-                        if let Some(hint) =
-                            did_you_mean(&name.name, self.shared.iter().map(|d| d.name.as_str()))
-                        {
+                        if let Some(hint) = did_you_mean(&name.name, self.shared.iter().map(|d| d.name.as_str())) {
                             d = d.with_note(hint);
                         }
                         diags.push(d);
@@ -1252,14 +1015,10 @@ impl<'a> Network<'a> {
             let mut d = Diagnostic::error(
                 "E0205",
                 name.span,
-                format!(
-                    "group `{}` has no variable `{}`",
-                    self.groups[group].name, name.name
-                ),
+                format!("group `{}` has no variable `{}`", self.groups[group].name, name.name),
             )
             .with_label_message("no such variable");
-            if let Some(hint) = did_you_mean(&name.name, variables.iter().map(|v| v.name.as_str()))
-            {
+            if let Some(hint) = did_you_mean(&name.name, variables.iter().map(|v| v.name.as_str())) {
                 d = d.with_note(hint);
             }
             diags.push(d);
@@ -1269,27 +1028,18 @@ impl<'a> Network<'a> {
     fn check_qualified_names(&self, e: &ast::Expr, diags: &mut Diagnostics) {
         use ast::ExprKind as K;
         match &e.kind {
-            K::Name {
-                group: Some(group),
-                name,
-            } => {
+            K::Name { group: Some(group), name } => {
                 if let Some(g) = self.find_group(group, diags) {
                     self.check_group_var(g, name, diags);
                 }
             }
-            K::Call { args, .. } | K::List(args) => args
-                .iter()
-                .for_each(|a| self.check_qualified_names(a, diags)),
+            K::Call { args, .. } | K::List(args) => args.iter().for_each(|a| self.check_qualified_names(a, diags)),
             K::Unary(_, a) => self.check_qualified_names(a, diags),
             K::Binary(_, a, b) | K::Index(a, b) => {
                 self.check_qualified_names(a, diags);
                 self.check_qualified_names(b, diags);
             }
-            K::Cond {
-                cond,
-                then,
-                otherwise,
-            } => {
+            K::Cond { cond, then, otherwise } => {
                 self.check_qualified_names(cond, diags);
                 self.check_qualified_names(then, diags);
                 self.check_qualified_names(otherwise, diags);

@@ -18,21 +18,14 @@ pub(crate) fn distance(a: &str, b: &str) -> usize {
 }
 
 /// The closest candidate within a third of the name's length, as a note.
-pub(crate) fn did_you_mean<'a>(
-    name: &str,
-    candidates: impl IntoIterator<Item = &'a str>,
-) -> Option<String> {
+pub(crate) fn did_you_mean<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<String> {
     let limit = (name.chars().count() / 3).max(1);
     let mut best: Option<(usize, &str)> = None;
     for candidate in candidates {
         if candidate == name {
             continue;
         }
-        let d = if candidate.eq_ignore_ascii_case(name) {
-            0
-        } else {
-            distance(name, candidate)
-        };
+        let d = if candidate.eq_ignore_ascii_case(name) { 0 } else { distance(name, candidate) };
         if d <= limit && best.is_none_or(|(bd, bc)| d < bd || (d == bd && candidate < bc)) {
             best = Some((d, candidate));
         }
@@ -54,14 +47,8 @@ mod tests {
 
     #[test]
     fn suggests_close_names_only() {
-        assert_eq!(
-            did_you_mean("tau_mm", ["tau_m", "tau_e"]).as_deref(),
-            Some("did you mean `tau_m`?")
-        );
-        assert_eq!(
-            did_you_mean("Vt", ["vt", "x"]).as_deref(),
-            Some("did you mean `vt`?")
-        );
+        assert_eq!(did_you_mean("tau_mm", ["tau_m", "tau_e"]).as_deref(), Some("did you mean `tau_m`?"));
+        assert_eq!(did_you_mean("Vt", ["vt", "x"]).as_deref(), Some("did you mean `vt`?"));
         assert_eq!(did_you_mean("zzz", ["tau_m"]), None);
     }
 }

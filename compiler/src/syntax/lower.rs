@@ -33,10 +33,7 @@ static PRATT: LazyLock<PrattParser<Rule>> = LazyLock::new(|| {
 });
 
 fn ident(pair: Pair<'_, Rule>) -> Ident {
-    Ident {
-        name: pair.as_str().to_string(),
-        span: span_of(&pair),
-    }
+    Ident { name: pair.as_str().to_string(), span: span_of(&pair) }
 }
 
 /// The pair's children; the grammar guarantees their shape, so a missing child
@@ -49,10 +46,7 @@ struct Children<'a> {
 impl<'a> Children<'a> {
     fn of(pair: Pair<'a, Rule>) -> Children<'a> {
         let span = span_of(&pair);
-        Children {
-            inner: pair.into_inner(),
-            span,
-        }
+        Children { inner: pair.into_inner(), span }
     }
 
     fn next(&mut self) -> Result<Pair<'a, Rule>> {
@@ -64,11 +58,7 @@ impl<'a> Children<'a> {
     }
 
     fn next_if(&mut self, rule: Rule) -> Option<Pair<'a, Rule>> {
-        if self.peek_rule() == Some(rule) {
-            self.inner.next()
-        } else {
-            None
-        }
+        if self.peek_rule() == Some(rule) { self.inner.next() } else { None }
     }
 }
 
@@ -91,11 +81,7 @@ pub(super) fn file(pair: Pair<'_, Rule>) -> Result<File> {
             Err(mut e) => errors.append(&mut e),
         }
     }
-    if errors.is_empty() {
-        Ok(File { items })
-    } else {
-        Err(errors)
-    }
+    if errors.is_empty() { Ok(File { items }) } else { Err(errors) }
 }
 
 fn item(pair: Pair<'_, Rule>) -> Result<Item> {
@@ -119,23 +105,12 @@ fn item(pair: Pair<'_, Rule>) -> Result<Item> {
             let name = ident(c.next()?);
             let body = body_items(c)?;
             let def = TypeDef { name, body, span };
-            if rule == Rule::neuron_def {
-                Item::Neuron(def)
-            } else {
-                Item::Synapse(def)
-            }
+            if rule == Rule::neuron_def { Item::Neuron(def) } else { Item::Synapse(def) }
         }
         Rule::shared_def => {
             let keyword = c.next()?;
-            let name = Ident {
-                name: "shared".into(),
-                span: span_of(&keyword),
-            };
-            Item::Shared(TypeDef {
-                name,
-                body: body_items(c)?,
-                span,
-            })
+            let name = Ident { name: "shared".into(), span: span_of(&keyword) };
+            Item::Shared(TypeDef { name, body: body_items(c)?, span })
         }
         Rule::group_def => {
             c.next()?;
@@ -146,13 +121,7 @@ fn item(pair: Pair<'_, Rule>) -> Result<Item> {
                 Some(b) => block(b)?,
                 None => Vec::new(),
             };
-            Item::Group(GroupDef {
-                name,
-                type_name,
-                size,
-                body,
-                span,
-            })
+            Item::Group(GroupDef { name, type_name, size, body, span })
         }
         Rule::connect_def => {
             c.next()?;
@@ -165,14 +134,7 @@ fn item(pair: Pair<'_, Rule>) -> Result<Item> {
                 Some(b) => block(b)?,
                 None => Vec::new(),
             };
-            Item::Connect(ConnectDef {
-                name,
-                source,
-                target,
-                synapse,
-                body,
-                span,
-            })
+            Item::Connect(ConnectDef { name, source, target, synapse, body, span })
         }
         Rule::monitor_def => {
             c.next()?;
@@ -186,12 +148,7 @@ fn item(pair: Pair<'_, Rule>) -> Result<Item> {
                     _ => return Err(internal(span)),
                 }
             }
-            Item::Monitor(MonitorDef {
-                kind,
-                targets,
-                every,
-                span,
-            })
+            Item::Monitor(MonitorDef { kind, targets, every, span })
         }
         Rule::environment_def => {
             c.next()?;
@@ -205,11 +162,7 @@ fn item(pair: Pair<'_, Rule>) -> Result<Item> {
                         let mut s = Children::of(p);
                         let name = ident(s.next()?);
                         let value = expr(s.next()?)?;
-                        settings.push(Setting {
-                            name,
-                            value,
-                            span: item_span,
-                        });
+                        settings.push(Setting { name, value, span: item_span });
                     }
                     Rule::env_block => {
                         let mut b = Children::of(p);
@@ -220,23 +173,12 @@ fn item(pair: Pair<'_, Rule>) -> Result<Item> {
                             None => None,
                         };
                         let body = block(b.next()?)?;
-                        blocks.push(EnvBlock {
-                            kind,
-                            object,
-                            every,
-                            body,
-                            span: item_span,
-                        });
+                        blocks.push(EnvBlock { kind, object, every, body, span: item_span });
                     }
                     _ => return Err(internal(item_span)),
                 }
             }
-            Item::Environment(EnvironmentDef {
-                kind,
-                settings,
-                blocks,
-                span,
-            })
+            Item::Environment(EnvironmentDef { kind, settings, blocks, span })
         }
         _ => return Err(internal(span)),
     })
@@ -278,11 +220,7 @@ fn body_item(pair: Pair<'_, Rule>) -> Result<BodyItem> {
         }
         _ => return Err(internal(span)),
     };
-    Ok(BodyItem {
-        kind,
-        span,
-        keyword,
-    })
+    Ok(BodyItem { kind, span, keyword })
 }
 
 fn equation(pair: Pair<'_, Rule>) -> Result<Equation> {
@@ -299,35 +237,20 @@ fn equation(pair: Pair<'_, Rule>) -> Result<Equation> {
         Rule::param_eq => (EquationKind::Parameter, ident(c.next()?)),
         _ => return Err(internal(span)),
     };
-    let rhs = if kind == EquationKind::Parameter {
-        None
-    } else {
-        Some(expr(c.next()?)?)
-    };
+    let rhs = if kind == EquationKind::Parameter { None } else { Some(expr(c.next()?)?) };
     let unit = unit_expr(c.next()?)?;
     let flags = match c.next_if(Rule::flags) {
         Some(f) => f
             .into_inner()
             .map(|flag| {
                 let span = span_of(&flag);
-                let text = flag
-                    .into_inner()
-                    .map(|w| w.as_str())
-                    .collect::<Vec<_>>()
-                    .join(" ");
+                let text = flag.into_inner().map(|w| w.as_str()).collect::<Vec<_>>().join(" ");
                 Flag { text, span }
             })
             .collect(),
         None => Vec::new(),
     };
-    Ok(Equation {
-        kind,
-        var,
-        rhs,
-        unit,
-        flags,
-        span,
-    })
+    Ok(Equation { kind, var, rhs, unit, flags, span })
 }
 
 fn unit_expr(pair: Pair<'_, Rule>) -> Result<UnitExpr> {
@@ -353,28 +276,15 @@ fn unit_expr(pair: Pair<'_, Rule>) -> Result<UnitExpr> {
             let base = unit_expr(c.next()?)?;
             match c.next_if(Rule::unit_exponent) {
                 Some(exponent) => {
-                    let text: String = exponent
-                        .as_str()
-                        .chars()
-                        .filter(|ch| !matches!(ch, '(' | ')' | ' '))
-                        .collect();
+                    let text: String = exponent.as_str().chars().filter(|ch| !matches!(ch, '(' | ')' | ' ')).collect();
                     let value = parse_number(&text, span_of(&exponent))?;
-                    Ok(UnitExpr {
-                        kind: UnitExprKind::Pow(Box::new(base), value),
-                        span,
-                    })
+                    Ok(UnitExpr { kind: UnitExprKind::Pow(Box::new(base), value), span })
                 }
                 None => Ok(base),
             }
         }
-        Rule::unit_one => Ok(UnitExpr {
-            kind: UnitExprKind::One,
-            span,
-        }),
-        Rule::unit_name => Ok(UnitExpr {
-            kind: UnitExprKind::Name(pair.as_str().to_string()),
-            span,
-        }),
+        Rule::unit_one => Ok(UnitExpr { kind: UnitExprKind::One, span }),
+        Rule::unit_name => Ok(UnitExpr { kind: UnitExprKind::Name(pair.as_str().to_string()), span }),
         _ => Err(internal(span)),
     }
 }
@@ -399,16 +309,8 @@ fn stmt(pair: Pair<'_, Rule>) -> Result<Stmt> {
     let mut t = Children::of(target_pair);
     let first = ident(t.next()?);
     let target = match t.next() {
-        Ok(second) => Target {
-            group: Some(first),
-            name: ident(second),
-            span: target_span,
-        },
-        Err(_) => Target {
-            group: None,
-            name: first,
-            span: target_span,
-        },
+        Ok(second) => Target { group: Some(first), name: ident(second), span: target_span },
+        Err(_) => Target { group: None, name: first, span: target_span },
     };
     let op = match c.next()?.as_str().trim() {
         "=" => AssignOp::Set,
@@ -419,12 +321,7 @@ fn stmt(pair: Pair<'_, Rule>) -> Result<Stmt> {
         _ => return Err(internal(span)),
     };
     let value = expr(c.next()?)?;
-    Ok(Stmt {
-        target,
-        op,
-        value,
-        span,
-    })
+    Ok(Stmt { target, op, value, span })
 }
 
 fn endpoint(pair: Pair<'_, Rule>) -> Result<Endpoint> {
@@ -460,12 +357,7 @@ fn monitor_target(pair: Pair<'_, Rule>) -> Result<MonitorTarget> {
         ),
         None => None,
     };
-    Ok(MonitorTarget {
-        object,
-        var,
-        indices,
-        span,
-    })
+    Ok(MonitorTarget { object, var, indices, span })
 }
 
 fn every_clause(pair: Pair<'_, Rule>) -> Result<Every> {
@@ -474,21 +366,11 @@ fn every_clause(pair: Pair<'_, Rule>) -> Result<Every> {
     c.next()?; // `every`
     let period = expr(c.next()?)?;
     let steps = c.next_if(Rule::kw_steps).is_some();
-    Ok(Every {
-        period,
-        steps,
-        span,
-    })
+    Ok(Every { period, steps, span })
 }
 
 fn parse_number(text: &str, span: Span) -> Result<f64> {
-    text.parse::<f64>().map_err(|_| {
-        vec![Diagnostic::error(
-            "E0102",
-            span,
-            format!("invalid number `{text}`"),
-        )]
-    })
+    text.parse::<f64>().map_err(|_| vec![Diagnostic::error("E0102", span, format!("invalid number `{text}`"))])
 }
 
 /// Builds a node, refusing trees deeper than `MAX_NESTING` (left-leaning chains
@@ -512,20 +394,11 @@ fn depth(e: &Expr, at: usize) -> usize {
     }
     let child = |c: &Expr| depth(c, at + 1);
     match &e.kind {
-        ExprKind::Number(_)
-        | ExprKind::Quantity { .. }
-        | ExprKind::Bool(_)
-        | ExprKind::Name { .. } => at + 1,
-        ExprKind::Call { args, .. } | ExprKind::List(args) => {
-            args.iter().map(child).max().unwrap_or(at + 1)
-        }
+        ExprKind::Number(_) | ExprKind::Quantity { .. } | ExprKind::Bool(_) | ExprKind::Name { .. } => at + 1,
+        ExprKind::Call { args, .. } | ExprKind::List(args) => args.iter().map(child).max().unwrap_or(at + 1),
         ExprKind::Unary(_, a) => child(a),
         ExprKind::Binary(_, a, b) | ExprKind::Index(a, b) => child(a).max(child(b)),
-        ExprKind::Cond {
-            cond,
-            then,
-            otherwise,
-        } => child(cond).max(child(then)).max(child(otherwise)),
+        ExprKind::Cond { cond, then, otherwise } => child(cond).max(child(then)).max(child(otherwise)),
     }
 }
 
@@ -541,14 +414,7 @@ pub(super) fn expr(pair: Pair<'_, Rule>) -> Result<Expr> {
             let cond = operation(c.next()?)?;
             c.next()?; // else
             let otherwise = expr(c.next()?)?;
-            node(
-                ExprKind::Cond {
-                    cond: Box::new(cond),
-                    then: Box::new(value),
-                    otherwise: Box::new(otherwise),
-                },
-                span,
-            )
+            node(ExprKind::Cond { cond: Box::new(cond), then: Box::new(value), otherwise: Box::new(otherwise) }, span)
         }
         Rule::operation => operation(pair),
         _ => primary(pair),
@@ -612,19 +478,12 @@ fn primary(pair: Pair<'_, Rule>) -> Result<Expr> {
             match c.next_if(Rule::unit_word) {
                 None => node(ExprKind::Number(value), span),
                 Some(unit) => {
-                    let unit = Ident {
-                        name: unit.as_str().to_string(),
-                        span: span_of(&unit),
-                    };
+                    let unit = Ident { name: unit.as_str().to_string(), span: span_of(&unit) };
                     let power = match c.next_if(Rule::unit_power) {
                         Some(p) => {
                             let text = p.as_str().trim_start_matches("**");
                             text.parse::<i32>().map_err(|_| {
-                                vec![Diagnostic::error(
-                                    "E0102",
-                                    span_of(&p),
-                                    format!("invalid exponent `{text}`"),
-                                )]
+                                vec![Diagnostic::error("E0102", span_of(&p), format!("invalid exponent `{text}`"))]
                             })?
                         }
                         None => 1,
@@ -633,28 +492,13 @@ fn primary(pair: Pair<'_, Rule>) -> Result<Expr> {
                 }
             }
         }
-        Rule::boolean => node(
-            ExprKind::Bool(matches!(pair.as_str(), "True" | "true")),
-            span,
-        ),
+        Rule::boolean => node(ExprKind::Bool(matches!(pair.as_str(), "True" | "true")), span),
         Rule::name_ref => {
             let mut c = Children::of(pair);
             let first = ident(c.next()?);
             match c.next() {
-                Ok(second) => node(
-                    ExprKind::Name {
-                        group: Some(first),
-                        name: ident(second),
-                    },
-                    span,
-                ),
-                Err(_) => node(
-                    ExprKind::Name {
-                        group: None,
-                        name: first,
-                    },
-                    span,
-                ),
+                Ok(second) => node(ExprKind::Name { group: Some(first), name: ident(second) }, span),
+                Err(_) => node(ExprKind::Name { group: None, name: first }, span),
             }
         }
         Rule::call => {
@@ -693,31 +537,15 @@ mod tests {
             ExprKind::Number(v) => format!("{v}"),
             ExprKind::Quantity { value, unit, power } => format!("{value}[{}^{power}]", unit.name),
             ExprKind::Bool(b) => format!("{b}"),
-            ExprKind::Name {
-                group: Some(g),
-                name,
-            } => format!("{}.{}", g.name, name.name),
+            ExprKind::Name { group: Some(g), name } => format!("{}.{}", g.name, name.name),
             ExprKind::Name { group: None, name } => name.name.clone(),
             ExprKind::Call { func, args } => {
-                format!(
-                    "{}({})",
-                    func.name,
-                    args.iter().map(show).collect::<Vec<_>>().join(",")
-                )
+                format!("{}({})", func.name, args.iter().map(show).collect::<Vec<_>>().join(","))
             }
             ExprKind::Unary(op, a) => format!("({op:?} {})", show(a)),
             ExprKind::Binary(op, a, b) => format!("({} {} {})", show(a), op.as_str(), show(b)),
-            ExprKind::Cond {
-                cond,
-                then,
-                otherwise,
-            } => {
-                format!(
-                    "({} if {} else {})",
-                    show(then),
-                    show(cond),
-                    show(otherwise)
-                )
+            ExprKind::Cond { cond, then, otherwise } => {
+                format!("({} if {} else {})", show(then), show(cond), show(otherwise))
             }
             ExprKind::Index(a, i) => format!("{}[{}]", show(a), show(i)),
             ExprKind::List(items) => {
@@ -735,10 +563,7 @@ mod tests {
             ("2**3**2", "(2 ** (3 ** 2))"),
             ("a - b - c", "((a - b) - c)"),
             ("a / b * c", "((a / b) * c)"),
-            (
-                "not a > b and c < d or e == f",
-                "(((Not (a > b)) and (c < d)) or (e == f))",
-            ),
+            ("not a > b and c < d or e == f", "(((Not (a > b)) and (c < d)) or (e == f))"),
             ("i // 16 % 4", "((i // 16) % 4)"),
             ("a if c > 0 else b", "(a if (c > 0) else b)"),
             ("g[i // 16]", "g[(i // 16)]"),
@@ -766,12 +591,8 @@ mod tests {
         assert!(parse("const x = 2 w").is_err());
         // A newline ends the quantity: `m` starts the next statement.
         let file = parse("neuron N { reset { w = 0.5\n m += 1 } }").expect("parses");
-        let Some(Item::Neuron(def)) = file.items.first() else {
-            panic!()
-        };
-        let BodyItemKind::Reset(stmts) = &def.body[0].kind else {
-            panic!()
-        };
+        let Some(Item::Neuron(def)) = file.items.first() else { panic!() };
+        let BodyItemKind::Reset(stmts) = &def.body[0].kind else { panic!() };
         assert_eq!(stmts.len(), 2);
     }
 
@@ -785,12 +606,8 @@ mod tests {
             dx/dt = -x/tau : 1
         } }";
         let file = parse(src).expect("parses");
-        let Some(Item::Neuron(def)) = file.items.first() else {
-            panic!()
-        };
-        let BodyItemKind::Equations(eqs) = &def.body[0].kind else {
-            panic!()
-        };
+        let Some(Item::Neuron(def)) = file.items.first() else { panic!() };
+        let BodyItemKind::Equations(eqs) = &def.body[0].kind else { panic!() };
         assert_eq!(eqs.len(), 4);
         assert_eq!(eqs[0].kind, EquationKind::Differential);
         assert_eq!(eqs[0].var.name, "v");

@@ -89,13 +89,9 @@ fn syntax_error(source: &str, error: &pest::error::Error<Rule>) -> Diagnostic {
     let message = if expected.is_empty() {
         format!("syntax error: unexpected {found}")
     } else {
-        format!(
-            "syntax error: expected {}, found {found}",
-            join_or(&expected)
-        )
+        format!("syntax error: expected {}, found {found}", join_or(&expected))
     };
-    let mut diagnostic =
-        Diagnostic::error("E0100", span, message).with_label_message(format!("unexpected {found}"));
+    let mut diagnostic = Diagnostic::error("E0100", span, message).with_label_message(format!("unexpected {found}"));
     if let Some(hint) = syntax_hint(source, position) {
         diagnostic = diagnostic.with_note(hint);
     }
@@ -190,9 +186,7 @@ fn found_text(source: &str, position: usize) -> String {
         return "end of line".to_string();
     }
     let word: String = if first.is_alphanumeric() || first == '_' {
-        rest.chars()
-            .take_while(|c| c.is_alphanumeric() || *c == '_' || *c == '.')
-            .collect()
+        rest.chars().take_while(|c| c.is_alphanumeric() || *c == '_' || *c == '.').collect()
     } else {
         first.to_string()
     };
@@ -215,24 +209,16 @@ fn found_span(source: &str, position: usize) -> Span {
 fn syntax_hint(source: &str, position: usize) -> Option<String> {
     let position = position.min(source.len());
     let line_start = source[..position].rfind('\n').map_or(0, |i| i + 1);
-    let line_end = source[line_start..]
-        .find('\n')
-        .map_or(source.len(), |i| line_start + i);
+    let line_end = source[line_start..].find('\n').map_or(source.len(), |i| line_start + i);
     let line = &source[line_start..line_end];
     // At the start of a line, the mistake is often at the end of the line before.
     let at_line_start = source[line_start..position].trim().is_empty();
-    let previous = source[..line_start.saturating_sub(1)]
-        .lines()
-        .rev()
-        .find(|l| !l.trim().is_empty())
-        .unwrap_or("");
+    let previous = source[..line_start.saturating_sub(1)].lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("");
     let unitless = |l: &str| {
         let code = l.split('#').next().unwrap_or("");
         code.contains('=') && !code.contains(':') && !code.contains("==")
     };
-    if (line.contains("/dt") && unitless(line))
-        || (at_line_start && previous.contains("/dt") && unitless(previous))
-    {
+    if (line.contains("/dt") && unitless(line)) || (at_line_start && previous.contains("/dt") && unitless(previous)) {
         return Some("an equation ends with its unit: `dx/dt = expression : unit (flags)`".into());
     }
     None
@@ -244,13 +230,9 @@ fn syntax_hint(source: &str, position: usize) -> Option<String> {
 fn check_nesting(source: &str) -> Option<Diagnostic> {
     let refuse = |offset: usize, what: &str| {
         Some(
-            Diagnostic::error(
-                "E0101",
-                Span::new(offset, offset + 1),
-                "expression nested too deeply",
-            )
-            .with_label_message(format!("more than {MAX_NESTING} {what}"))
-            .with_note("split the expression with subexpressions or constants"),
+            Diagnostic::error("E0101", Span::new(offset, offset + 1), "expression nested too deeply")
+                .with_label_message(format!("more than {MAX_NESTING} {what}"))
+                .with_note("split the expression with subexpressions or constants"),
         )
     };
     let bytes = source.as_bytes();
@@ -288,9 +270,7 @@ fn check_nesting(source: &str) -> Option<Diagnostic> {
             }
             b' ' | b'\t' | b'\r' | b'\n' => {}
             _ if b.is_ascii_alphanumeric() || b == b'_' || b == b'.' => {
-                let word_end = bytes[i..]
-                    .iter()
-                    .position(|c| !(c.is_ascii_alphanumeric() || *c == b'_' || *c == b'.'));
+                let word_end = bytes[i..].iter().position(|c| !(c.is_ascii_alphanumeric() || *c == b'_' || *c == b'.'));
                 let word_end = i + word_end.unwrap_or(bytes.len() - i);
                 if &bytes[i..word_end] == b"not" {
                     prefix_run += 1;
