@@ -243,3 +243,103 @@ fn settings(
     }
     (dt, run_length.map(|(r, _)| r), seed)
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::model::*;
+
+    fn model(source: &str) -> Model {
+        let (model, diagnostics) = crate::check(source);
+        let rendered = crate::diagnostic::render_to_string(&diagnostics, "test.snn", source);
+        model.unwrap_or_else(|| panic!("{rendered}"))
+    }
+
+    fn constant(m: &Model, name: &str) -> f64 {
+        m.constant(name).map(|c| c.value).unwrap_or(f64::NAN)
+    }
+
+    #[test]
+    fn values_are_stored_in_si_units() {
+        let m = model(
+            "dt = 0.1 ms\nconst a = 20 ms\nconst b = -65 mV\nconst c = 1 um**2\nconst d = 0.5 mV/s\nconst e = 200*pF\n\
+             const f = 2*a\nconst g = 100 MOhm * 0.25 nA\nconst h = 1 cm2",
+        );
+        assert_eq!(m.dt, 0.1 * 1e-3);
+        assert_eq!(constant(&m, "a"), 20.0 * 1e-3);
+        assert_eq!(constant(&m, "b"), -(65.0 * 1e-3));
+        assert_eq!(constant(&m, "c"), 1e-12);
+        assert_eq!(constant(&m, "d"), 0.5 * 1e-3);
+        assert_eq!(constant(&m, "e"), 200.0 * 1e-12);
+        assert_eq!(constant(&m, "f"), 2.0 * 20.0 * 1e-3);
+        assert!((constant(&m, "g") - 0.025).abs() < 1e-15);
+        assert!((constant(&m, "h") - 1e-4).abs() < 1e-20);
+        assert_eq!(m.constant("g").map(|c| c.dim), Some(crate::units::Dimension::VOLT));
+    }
+
+    #[test]
+    fn noise_and_square_roots_balance() {
+        let m = model(
+            "const tau = 10 ms\nconst sigma = 2 mV\nneuron N { equations { dv/dt = -v/tau + sigma*sqrt(2/tau)*xi : volt } method euler }",
+        );
+        assert_eq!(m.neuron_types[0].dynamics.noise, vec!["xi".to_string()]);
+    }
+
+    #[test]
+    fn brian2_exponent_forms_check() {
+        // From the COBAHH example: `(mV**-1)` and `4./...` numbers.
+        model(
+            "const VT = -63 mV\nneuron HH { equations {\n\
+               dm/dt = alpha_m*(1-m) - beta_m*m : 1\n\
+               alpha_m = 0.32*(mV**-1)*4*mV/exprel((13*mV-v+VT)/(4*mV))/ms : Hz\n\
+               beta_m = 4./(1+exp((40*mV-v+VT)/(5*mV)))/ms : Hz\n\
+               v : volt\n } method exponential_euler }",
+        );
+    }
+
+    #[test]
+    fn synapse_names_resolve_to_pre_post_and_local() {
+        let m = model(
+            "neuron N { equations { dv/dt = -v/(10 ms) : volt \n I : volt } threshold v > 1 mV }\n\
+             synapse S { equations { w : volt\n dx_pre/dt = -x_pre/(20 ms) : 1 (event-driven) }\n\
+               on_pre { v_post += w; I += w*x_pre; x_pre += int(v_pre > v) } }\n\
+             group A = N(2)\ngroup B = N(3)\nconnect A -> B with S { w = 1 mV }",
+        );
+        let p = &m.pathways[0];
+        assert_eq!(p.name, "A_B");
+        let targets: Vec<VarRef> = p.on_pre.iter().map(|s| s.target).collect();
+        // `v_post`, unsuffixed `I` (postsynaptic), local `x_pre` (shadows the suffix).
+        assert_eq!(targets, vec![VarRef::Post(0), VarRef::Post(1), VarRef::Local(1)]);
+        let ExprKind::Call(Func::Int, args) = &p.on_pre[2].value.kind else { panic!("{:?}", p.on_pre[2].value) };
+        let ExprKind::Binary(_, lhs, rhs) = &args[0].kind else { panic!() };
+        assert_eq!(lhs.kind, ExprKind::Var(VarRef::Pre(0)));
+        assert_eq!(rhs.kind, ExprKind::Var(VarRef::Post(0)));
+    }
+
+    #[test]
+    fn constants_stay_symbolic_in_expressions() {
+        let m = model("const tau = 10 ms\nneuron N { equations { dv/dt = -v/tau : 1 } }");
+        let VarKind::Differential(rhs) = &m.neuron_types[0].dynamics.variables[0].kind else { panic!() };
+        let ExprKind::Binary(_, _, tau) = &rhs.kind else { panic!("{rhs:?}") };
+        assert_eq!(tau.kind, ExprKind::Const(0));
+    }
+
+    #[test]
+    fn defaults_and_settings() {
+        let m = model("neuron N { equations { v : 1 } }");
+        assert_eq!(m.dt, super::DEFAULT_DT);
+        assert_eq!(m.run_length, None);
+        let m = model("dt = 1 ms\nsteps = 50000\nseed = 7");
+        assert_eq!(m.run_length, Some(RunLength::Steps(50000)));
+        assert_eq!(m.seed, Some(7));
+    }
+
+    #[test]
+    fn all_errors_of_a_file_are_reported() {
+        let (model, diagnostics) = crate::check(
+            "const a = 1 mV + 1 ms\nneuron N { equations { dv/dt = -v : volt\n x = y : 1 } threshold v }\ngroup G = M(3)",
+        );
+        assert!(model.is_none());
+        let codes: Vec<&str> = diagnostics.iter().map(|d| d.code).collect();
+        assert_eq!(codes, vec!["E0301", "E0307", "E0204", "E0309", "E0202"]);
+    }
+}
