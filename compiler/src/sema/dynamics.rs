@@ -358,15 +358,12 @@ pub(crate) fn check_body(
     let parts = split(def, kind, diags);
     let (mut variables, decls) = declare(&parts, kind, diags);
     let scope = |noise: bool, random: bool, init: bool| Scope {
-        place: kind.place(),
-        constants,
-        shared,
-        local: &decls,
         pre: sides.pre,
         post: sides.post,
         noise,
         random,
         init,
+        ..Scope::new(kind.place(), constants, shared, &decls)
     };
 
     // Right-hand sides.

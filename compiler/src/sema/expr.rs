@@ -68,18 +68,14 @@ pub(crate) struct Scope<'a> {
 }
 
 impl<'a> Scope<'a> {
+    /// A scope without pre/post variables, noise, random numbers or `init` rights.
+    pub fn new(place: Place, constants: &'a [Constant], shared: &'a [Decl], local: &'a [Decl]) -> Scope<'a> {
+        Scope { place, constants, shared, local, pre: None, post: None, noise: false, random: false, init: false }
+    }
+
+    /// Constants, settings and sizes: numbers, units and constants only.
     pub fn constant(constants: &'a [Constant]) -> Scope<'a> {
-        Scope {
-            place: Place::Constant,
-            constants,
-            shared: &[],
-            local: &[],
-            pre: None,
-            post: None,
-            noise: false,
-            random: false,
-            init: false,
-        }
+        Scope::new(Place::Constant, constants, &[], &[])
     }
 
     fn builtins(&self) -> &'static [Builtin] {

@@ -224,17 +224,7 @@ impl<'a> Network<'a> {
     fn group_body(&self, g: &ast::GroupDef, t: usize, group: &mut Group, diags: &mut Diagnostics) {
         let decls = &self.neuron_decls[t];
         let variables = &self.neuron_types[t].dynamics.variables;
-        let scope = Scope {
-            place: Place::Neuron,
-            constants: self.constants,
-            shared: self.shared,
-            local: decls,
-            pre: None,
-            post: None,
-            noise: false,
-            random: true,
-            init: true,
-        };
+        let scope = Scope { random: true, init: true, ..Scope::new(Place::Neuron, self.constants, self.shared, decls) };
         for stmt in &g.body {
             let var = variables.iter().position(|v| v.name == stmt.target.name.name && stmt.target.group.is_none());
             if let Some(k) = var.filter(|&k| variables[k].flags.linked) {
@@ -320,17 +310,7 @@ impl<'a> Network<'a> {
     }
 
     fn poisson(&self, g: &ast::GroupDef, diags: &mut Diagnostics) -> Option<GroupKind> {
-        let scope = Scope {
-            place: Place::Neuron,
-            constants: self.constants,
-            shared: self.shared,
-            local: &[],
-            pre: None,
-            post: None,
-            noise: false,
-            random: false,
-            init: false,
-        };
+        let scope = Scope::new(Place::Neuron, self.constants, self.shared, &[]);
         let mut rates = None;
         for stmt in &g.body {
             if stmt.target.name.name != "rates" || stmt.target.group.is_some() || stmt.op != AssignOp::Set {
@@ -658,15 +638,11 @@ impl<'a> Network<'a> {
         diags: &mut Diagnostics,
     ) -> (Connectivity, Option<Expr>, Vec<crate::model::Stmt>) {
         let scope = Scope {
-            place: Place::Synapse,
-            constants: self.constants,
-            shared: self.shared,
-            local,
             pre: Some(pre),
             post: Some(post),
-            noise: false,
             random: true,
             init: true,
+            ..Scope::new(Place::Synapse, self.constants, self.shared, local)
         };
         let mut connectivity = Connectivity::default();
         let mut delay = None;
