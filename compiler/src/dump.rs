@@ -83,6 +83,11 @@ impl Names<'_> {
             ExprKind::Cond(c, t, o) => {
                 format!("{} if {} else {}", wrap(t, 1), wrap(c, 1), self.expr(o))
             }
+            ExprKind::Table(values) => {
+                let shown: Vec<String> = values.iter().map(|v| v.to_string()).collect();
+                let unit = e.ty.dim().filter(|d| !d.is_dimensionless()).map_or(String::new(), |d| format!(" ({d})"));
+                format!("[{}][i]{unit}", shown.join(", "))
+            }
         }
     }
 
@@ -130,6 +135,7 @@ fn dynamics(out: &mut String, names: &Names<'_>, d: &Dynamics) {
         let (kind, rhs) = match &v.kind {
             VarKind::Differential(e) => ("differential", Some(format!("d{}/dt = {}", v.name, names.expr(e)))),
             VarKind::Subexpression(e) => ("subexpression", Some(format!("{} = {}", v.name, names.expr(e)))),
+            VarKind::Parameter if v.implicit => ("implicit", None),
             VarKind::Parameter => ("parameter", None),
         };
         let ty = if v.integer { "integer".to_string() } else { v.ty.to_string() };
@@ -272,6 +278,9 @@ pub fn dump(model: &Model) -> String {
         }
         if let Some(k) = c.fan_out {
             let _ = writeln!(out, "    fan_out: {k}");
+        }
+        if let Some(e) = &c.j {
+            let _ = writeln!(out, "    j: {}", n.expr(e));
         }
         if let Some((s, _)) = &c.explicit {
             let _ = writeln!(out, "    explicit: {} synapses", s.len());

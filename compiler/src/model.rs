@@ -81,6 +81,9 @@ pub enum ExprKind {
     Cond(Box<Expr>, Box<Expr>, Box<Expr>),
     /// White noise `xi` (index into the population's `noise` list).
     Noise(usize),
+    /// Element `i` (the neuron's index) of a per-neuron list of values in SI units;
+    /// only in group bodies, where the list has one value per neuron.
+    Table(Vec<f64>),
 }
 
 /// A reference to a variable, relative to the code it appears in.
@@ -352,13 +355,19 @@ pub struct Variable {
     pub kind: VarKind,
     /// Its flags.
     pub flags: Flags,
-    /// The equation that declares it.
+    /// The equation that declares it (the `refractory` item for implicit variables).
     pub span: Span,
+    /// Added by the compiler, not declared: `lastspike` and `not_refractory` of a
+    /// neuron type with a refractory period (readable, never assigned by code).
+    pub implicit: bool,
 }
 
 impl Variable {
     /// Whether statements may assign it (in `init` constants may be set too).
     pub fn is_assignable(&self, in_init: bool) -> bool {
+        if self.implicit {
+            return false;
+        }
         match self.kind {
             VarKind::Subexpression(_) => false,
             VarKind::Parameter => in_init || !self.flags.constant,
@@ -559,6 +568,8 @@ pub struct Connectivity {
     pub fan_out: Option<u32>,
     /// Explicit lists of presynaptic and postsynaptic indices.
     pub explicit: Option<(Vec<u32>, Vec<u32>)>,
+    /// `j = expr`: for each presynaptic `i`, the one postsynaptic index (skipped when out of range).
+    pub j: Option<Expr>,
 }
 
 /// A summed variable: `x_post = expr : unit (summed)`.
@@ -656,6 +667,15 @@ pub struct Constant {
     pub dim: Dimension,
     /// Where it was defined.
     pub span: Span,
+    /// Its definition had errors (never so in a model `check` returns).
+    pub(crate) failed: bool,
+}
+
+impl Constant {
+    /// A checked constant.
+    pub fn new(name: impl Into<String>, value: f64, dim: crate::units::Dimension, span: Span) -> Constant {
+        Constant { name: name.into(), value, dim, span, failed: false }
+    }
 }
 
 /// How long a run lasts.

@@ -2,7 +2,7 @@
 //! equations (units, flags, right-hand sides), subexpression cycles, Brian2's
 //! rules for event-driven variables, and the code blocks.
 
-use super::expr::{Checker, Decl, Place, Scope, reserved};
+use super::expr::{Checker, Decl, Place, RandomHint, Scope, reserved};
 use super::suggest::did_you_mean;
 use crate::ast::{self, BodyItemKind, EquationKind};
 use crate::diagnostic::{Diagnostic, Diagnostics};
@@ -276,11 +276,20 @@ fn parse_flags(eq: &ast::Equation, kind: BodyKind, diags: &mut Diagnostics) -> F
     flags
 }
 
-/// The neuron variables a synapse body may refer to.
+/// The neuron variables a synapse body may refer to, and for messages, whose they are.
 #[derive(Clone, Copy)]
 pub(crate) struct Sides<'a> {
     pub pre: Option<&'a [Decl]>,
     pub post: Option<&'a [Decl]>,
+    pub pre_group: &'a str,
+    pub post_group: &'a str,
+    /// The `connect` being checked.
+    pub pathway: Option<Span>,
+}
+
+impl Sides<'_> {
+    /// No pathway: a neuron type, the shared block, or a synapse type no pathway uses.
+    pub const NONE: Sides<'static> = Sides { pre: None, post: None, pre_group: "", post_group: "", pathway: None };
 }
 
 /// The checked parts of a body other than its `Dynamics`.
@@ -332,6 +341,7 @@ pub(crate) fn declare(parts: &Parts<'_>, kind: BodyKind, diags: &mut Diagnostics
             },
             flags,
             span: eq.var.span,
+            implicit: false,
         };
         let mut decl = Decl::of(&variable);
         decl.poisoned = poisoned;
@@ -356,21 +366,40 @@ pub(crate) fn check_body(
     diags: &mut Diagnostics,
 ) -> Checked {
     let parts = split(def, kind, diags);
-    let (mut variables, decls) = declare(&parts, kind, diags);
-    let scope = |noise: bool, random: bool, init: bool| Scope {
-        pre: sides.pre,
-        post: sides.post,
-        noise,
-        random,
-        init,
-        ..Scope::new(kind.place(), constants, shared, &decls)
+    let (mut variables, mut decls) = declare(&parts, kind, diags);
+    if let (BodyKind::Neuron, Some(refractory)) = (kind, parts.refractory) {
+        // As in Brian2, a refractory neuron has these two variables; code may read them.
+        for (name, ty) in [("lastspike", Type::Float(Dimension::TIME)), ("not_refractory", Type::Bool)] {
+            let variable = Variable {
+                name: name.to_string(),
+                ty,
+                integer: false,
+                kind: VarKind::Parameter,
+                flags: Flags::default(),
+                span: refractory.span,
+                implicit: true,
+            };
+            decls.push(Decl::of(&variable));
+            variables.push(variable);
+        }
+    }
+    let owner = match kind {
+        BodyKind::Neuron => format!("neuron type `{}`", def.name.name),
+        BodyKind::Synapse => format!("synapse type `{}`", def.name.name),
+        BodyKind::Shared => "the shared block".to_string(),
     };
 
-    // Right-hand sides.
+    // Right-hand sides: subexpressions first, so that one declared with a wrong unit is
+    // reported once and its uses in the equations are not checked against that unit.
     let mut noise: Vec<String> = Vec::new();
     let mut noise_span: Option<Span> = None;
     let mut ok_rhs: Vec<bool> = vec![false; variables.len()];
-    for eq in &parts.equations {
+    let subexpressions_first = parts
+        .equations
+        .iter()
+        .filter(|eq| eq.kind == EquationKind::Subexpression)
+        .chain(parts.equations.iter().filter(|eq| eq.kind != EquationKind::Subexpression));
+    for eq in subexpressions_first {
         let Some(k) = variables.iter().position(|v| v.name == eq.var.name && v.span == eq.var.span) else {
             continue;
         };
@@ -379,8 +408,12 @@ pub(crate) fn check_body(
             continue;
         };
         let differential = eq.kind == EquationKind::Differential;
-        let random_ok = variables[k].flags.constant_over_dt;
-        let s = scope(differential && !variables[k].flags.event_driven, random_ok, false);
+        let s = Scope {
+            noise: differential,
+            random: variables[k].flags.constant_over_dt,
+            random_hint: RandomHint::Equation,
+            ..body_scope(kind, constants, shared, sides, &owner, &decls)
+        };
         let mut checker = Checker::new(&s, diags);
         checker.noise = std::mem::take(&mut noise);
         let checked = checker.expr(rhs);
@@ -398,10 +431,13 @@ pub(crate) fn check_body(
                 .with_note("event-driven variables are updated exactly at events; make it clock-driven to add noise"),
             );
         }
-        let Some(checked) = checked else { continue };
-        if decls[k].poisoned {
-            continue;
-        }
+        let checked = match checked {
+            Some(c) if !decls[k].poisoned => c,
+            _ => {
+                decls[k].poisoned |= eq.kind == EquationKind::Subexpression;
+                continue;
+            }
+        };
         let declared = variables[k].ty;
         match eq.kind {
             EquationKind::Differential => {
@@ -440,6 +476,7 @@ pub(crate) fn check_body(
                         .with_label_message(format!("`{}`", checked.ty))
                         .with_secondary(eq.unit.span, "declared here"),
                     );
+                    decls[k].poisoned = true;
                     continue;
                 }
                 variables[k].kind = VarKind::Subexpression(checked);
@@ -449,6 +486,12 @@ pub(crate) fn check_body(
         ok_rhs[k] = true;
     }
 
+    let scope = |noise: bool, random: bool, init: bool| Scope {
+        noise,
+        random,
+        init,
+        ..body_scope(kind, constants, shared, sides, &owner, &decls)
+    };
     check_cycles(&variables, &ok_rhs, diags);
     if kind == BodyKind::Synapse {
         check_event_driven(&variables, &ok_rhs, diags);
@@ -574,6 +617,26 @@ pub(crate) fn check_body(
     }
 }
 
+/// The scope of code in a body: its variables, the shared block, and in synapse code the pathway's groups.
+fn body_scope<'a>(
+    kind: BodyKind,
+    constants: &'a [Constant],
+    shared: &'a [Decl],
+    sides: Sides<'a>,
+    owner: &'a str,
+    local: &'a [Decl],
+) -> Scope<'a> {
+    Scope {
+        pre: sides.pre,
+        post: sides.post,
+        pre_group: sides.pre_group,
+        post_group: sides.post_group,
+        pathway: sides.pathway,
+        owner,
+        ..Scope::new(kind.place(), constants, shared, local)
+    }
+}
+
 fn contains_noise_name(e: &ast::Expr) -> bool {
     use ast::ExprKind as K;
     match &e.kind {
@@ -657,7 +720,12 @@ pub(crate) fn visit_vars(e: &Expr, f: &mut impl FnMut(VarRef, Span)) {
             visit_vars(t, f);
             visit_vars(o, f);
         }
-        ExprKind::Literal(_) | ExprKind::Bool(_) | ExprKind::Const(_) | ExprKind::Builtin(_) | ExprKind::Noise(_) => {}
+        ExprKind::Literal(_)
+        | ExprKind::Bool(_)
+        | ExprKind::Const(_)
+        | ExprKind::Builtin(_)
+        | ExprKind::Noise(_)
+        | ExprKind::Table(_) => {}
     }
 }
 

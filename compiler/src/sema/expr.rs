@@ -65,12 +65,52 @@ pub(crate) struct Scope<'a> {
     pub random: bool,
     /// Whether this is `init` code (constant parameters may be set).
     pub init: bool,
+    /// In a group body: the group size, so that a list gives one value per neuron.
+    pub list_len: Option<u32>,
+    /// Names of the presynaptic and postsynaptic groups, and the `connect` (for messages).
+    pub pre_group: &'a str,
+    pub post_group: &'a str,
+    pub pathway: Option<Span>,
+    /// Constants defined later in the file (for "defined later" hints).
+    pub pending: &'a [String],
+    /// What owns the variables, for messages: "neuron type `LIF`".
+    pub owner: &'a str,
+    /// Why random numbers are refused here, for messages.
+    pub random_hint: RandomHint,
+}
+
+/// Why `rand()` is not allowed somewhere.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum RandomHint {
+    /// Constants, settings, sizes.
+    Constant,
+    /// Right-hand sides of equations.
+    Equation,
+    /// Anything else that must be deterministic (refractory period, rates).
+    Other,
 }
 
 impl<'a> Scope<'a> {
     /// A scope without pre/post variables, noise, random numbers or `init` rights.
     pub fn new(place: Place, constants: &'a [Constant], shared: &'a [Decl], local: &'a [Decl]) -> Scope<'a> {
-        Scope { place, constants, shared, local, pre: None, post: None, noise: false, random: false, init: false }
+        Scope {
+            place,
+            constants,
+            shared,
+            local,
+            pre: None,
+            post: None,
+            noise: false,
+            random: false,
+            init: false,
+            list_len: None,
+            pre_group: "",
+            post_group: "",
+            pathway: None,
+            pending: &[],
+            owner: "this code",
+            random_hint: if place == Place::Constant { RandomHint::Constant } else { RandomHint::Other },
+        }
     }
 
     /// Constants, settings and sizes: numbers, units and constants only.
@@ -97,7 +137,8 @@ impl<'a> Scope<'a> {
         }
     }
 
-    fn candidates(&self) -> Vec<String> {
+    /// Names to suggest for an unknown `name` (units only for names that could be one).
+    fn candidates(&self, name: &str) -> Vec<String> {
         let mut names: Vec<String> = self.local.iter().map(|d| d.name.clone()).collect();
         names.extend(self.shared.iter().map(|d| d.name.clone()));
         if let Some(pre) = self.pre {
@@ -109,7 +150,9 @@ impl<'a> Scope<'a> {
         }
         names.extend(self.builtins().iter().map(|b| b.name().to_string()));
         names.extend(self.constants.iter().map(|c| c.name.clone()));
-        names.extend(units::common_names());
+        if name.chars().count() > 2 {
+            names.extend(units::common_names());
+        }
         names
     }
 }
@@ -123,6 +166,27 @@ enum Resolved {
     Noise(String),
     /// A pre/post name in a synapse type no pathway uses: accepted unchecked.
     Unbound,
+}
+
+/// Why a built-in name does not exist in code at `place`, if it is one.
+fn builtin_elsewhere(name: &str, place: Place) -> Option<String> {
+    Some(match (name, place) {
+        ("lastspike" | "not_refractory", Place::Neuron) => {
+            format!("`{name}` exists only in neuron types with a `refractory` period")
+        }
+        ("lastspike" | "not_refractory", _) => {
+            format!("`{name}` is a variable of refractory neurons, not defined here")
+        }
+        ("i" | "N", Place::Shared) => {
+            format!("`{name}` does not exist in the shared block: it holds single values, not neurons")
+        }
+        ("j" | "N_pre" | "N_post", Place::Neuron | Place::Shared) => format!("`{name}` exists only in synapse code"),
+        ("N", Place::Constant) => "`N` is the size of a group, defined only in group and synapse code".to_string(),
+        ("t" | "dt" | "i" | "j" | "N_pre" | "N_post", Place::Constant) => {
+            format!("`{name}` is not a constant: it exists in neuron and synapse code")
+        }
+        _ => return None,
+    })
 }
 
 /// The dimension of `xi`: 1/sqrt(second).
@@ -164,11 +228,13 @@ pub(crate) struct Checker<'s, 'd> {
     pub noise: Vec<String>,
     /// Where noise was first used.
     pub noise_span: Option<Span>,
+    /// Set while resolving an assignment's target (for the message when it is unknown).
+    resolving_target: bool,
 }
 
 impl<'s, 'd> Checker<'s, 'd> {
     pub fn new(scope: &'s Scope<'s>, diags: &'d mut Diagnostics) -> Checker<'s, 'd> {
-        Checker { scope, diags, noise: Vec::new(), noise_span: None }
+        Checker { scope, diags, noise: Vec::new(), noise_span: None, resolving_target: false }
     }
 
     fn error<T>(&mut self, diagnostic: Diagnostic) -> Option<T> {
@@ -185,27 +251,18 @@ impl<'s, 'd> Checker<'s, 'd> {
             }
             return Some(Resolved::Var(VarRef::Local(k), scope.local[k].ty));
         }
+        // `v_pre` / `v_post`: a variable of the presynaptic / postsynaptic group. A name
+        // with the suffix that is no such variable may still be a constant (`tau_pre`).
+        let mut suffix_miss: Option<(&str, bool)> = None;
         if scope.place == Place::Synapse {
-            for (suffix, side) in [("_pre", scope.pre), ("_post", scope.post)] {
-                if let Some(base) = text.strip_suffix(suffix) {
-                    let Some(decls) = side else {
-                        return Some(Resolved::Unbound);
-                    };
-                    if let Some(k) = decls.iter().position(|d| d.name == base) {
-                        let r = if suffix == "_pre" { VarRef::Pre(k) } else { VarRef::Post(k) };
-                        return Some(Resolved::Var(r, decls[k].ty));
-                    }
-                    let group = if suffix == "_pre" { "presynaptic" } else { "postsynaptic" };
-                    let names: Vec<String> = decls.iter().map(|d| format!("{}{suffix}", d.name)).collect();
-                    let mut diagnostic =
-                        Diagnostic::error("E0205", name.span, format!("the {group} group has no variable `{base}`"))
-                            .with_label_message(format!("`{text}` refers to `{base}` of the {group} group"));
-                    if let Some(hint) = did_you_mean(text, names.iter().map(String::as_str)) {
-                        diagnostic = diagnostic.with_note(hint);
-                    }
-                    self.diags.push(diagnostic);
-                    return None;
+            for (suffix, side, is_pre) in [("_pre", scope.pre, true), ("_post", scope.post, false)] {
+                let Some(base) = text.strip_suffix(suffix) else { continue };
+                let Some(decls) = side else { return Some(Resolved::Unbound) };
+                if let Some(k) = decls.iter().position(|d| d.name == base) {
+                    let r = if is_pre { VarRef::Pre(k) } else { VarRef::Post(k) };
+                    return Some(Resolved::Var(r, decls[k].ty));
                 }
+                suffix_miss = Some((base, is_pre));
             }
         }
         if let Some(b) = scope.builtins().iter().find(|b| b.name() == text) {
@@ -228,23 +285,73 @@ impl<'s, 'd> Checker<'s, 'd> {
         if let Some(k) = scope.shared.iter().position(|d| d.name == text) {
             return Some(Resolved::Var(VarRef::Shared(k), scope.shared[k].ty));
         }
-        if scope.place == Place::Synapse {
-            match scope.post {
-                None => return Some(Resolved::Unbound),
-                Some(post) => {
-                    if let Some(k) = post.iter().position(|d| d.name == text) {
-                        return Some(Resolved::Var(VarRef::Post(k), post[k].ty));
-                    }
-                }
-            }
+        if scope.place == Place::Synapse
+            && let Some(post) = scope.post
+            && let Some(k) = post.iter().position(|d| d.name == text)
+        {
+            return Some(Resolved::Var(VarRef::Post(k), post[k].ty));
         }
         if let Some(k) = scope.constants.iter().position(|c| c.name == text) {
+            if scope.constants[k].failed {
+                return Some(Resolved::Unbound);
+            }
             return Some(Resolved::Const(k));
         }
         if let Some(unit) = units::lookup(text) {
             return Some(Resolved::Unit(unit.scale, unit.dim));
         }
-        let mut diagnostic = if (text.ends_with("_pre") || text.ends_with("_post")) && scope.place != Place::Synapse {
+        // In a synapse type that no pathway uses, an unsuffixed name may be a
+        // postsynaptic variable: it can not be checked.
+        if scope.place == Place::Synapse && scope.post.is_none() {
+            return Some(Resolved::Unbound);
+        }
+        self.diags.push(self.unknown(name, suffix_miss));
+        None
+    }
+
+    /// The diagnostic for a name that resolves to nothing.
+    fn unknown(&self, name: &ast::Ident, suffix_miss: Option<(&str, bool)>) -> Diagnostic {
+        let scope = self.scope;
+        let text = name.name.as_str();
+        if let Some((base, is_pre)) = suffix_miss {
+            let (side, group, decls) = if is_pre {
+                ("presynaptic", scope.pre_group, scope.pre.unwrap_or(&[]))
+            } else {
+                ("postsynaptic", scope.post_group, scope.post.unwrap_or(&[]))
+            };
+            let suffix = if is_pre { "_pre" } else { "_post" };
+            let mut d =
+                Diagnostic::error("E0205", name.span, format!("the {side} group `{group}` has no variable `{base}`"))
+                    .with_label_message(format!("`{text}` refers to `{base}` of `{group}`"));
+            if let Some(pathway) = scope.pathway {
+                d = d.with_secondary(pathway, format!("in this pathway, `{group}` is the {side} group"));
+            }
+            if decls.is_empty() {
+                d = d.with_note(format!("`{group}` has no variables"));
+            }
+            let names: Vec<String> = decls.iter().map(|d| format!("{}{suffix}", d.name)).collect();
+            if let Some(hint) = did_you_mean(text, names.iter().map(String::as_str)) {
+                d = d.with_note(hint);
+            }
+            return d;
+        }
+        if self.resolving_target && !text.ends_with("_pre") && !text.ends_with("_post") {
+            let mut d = Diagnostic::error("E0205", name.span, format!("{} has no variable `{text}`", scope.owner))
+                .with_label_message("not a variable");
+            if let Some(hint) = did_you_mean(text, scope.local.iter().chain(scope.shared).map(|d| d.name.as_str())) {
+                d = d.with_note(hint);
+            }
+            return d;
+        }
+        if let Some(message) = builtin_elsewhere(text, scope.place) {
+            return Diagnostic::error("E0204", name.span, message).with_label_message("not defined here");
+        }
+        if scope.pending.iter().any(|p| p == text) {
+            return Diagnostic::error("E0204", name.span, format!("constant `{text}` is used before it is defined"))
+                .with_label_message("defined later in the file")
+                .with_note("a constant can use the constants defined above it");
+        }
+        let mut d = if (text.ends_with("_pre") || text.ends_with("_post")) && scope.place != Place::Synapse {
             Diagnostic::error(
                 "E0207",
                 name.span,
@@ -254,11 +361,10 @@ impl<'s, 'd> Checker<'s, 'd> {
         } else {
             Diagnostic::error("E0204", name.span, format!("unknown name `{text}`")).with_label_message("not defined")
         };
-        if let Some(hint) = did_you_mean(text, scope.candidates().iter().map(String::as_str)) {
-            diagnostic = diagnostic.with_note(hint);
+        if let Some(hint) = did_you_mean(text, scope.candidates(text).iter().map(String::as_str)) {
+            d = d.with_note(hint);
         }
-        self.diags.push(diagnostic);
-        None
+        d
     }
 
     /// Checks an expression; `None` means an error was reported.
@@ -353,11 +459,52 @@ impl<'s, 'd> Checker<'s, 'd> {
                 Diagnostic::error("E0209", span, "indexing is only allowed in environment bindings")
                     .with_label_message("`a[...]` not allowed here"),
             ),
-            K::List(_) => self.error(
-                Diagnostic::error("E0210", span, "a list is not allowed here")
-                    .with_note("lists give spike times, indices and explicit connections"),
-            ),
+            K::List(items) => match self.scope.list_len {
+                Some(n) => self.table(items, n, span),
+                None => self.error(
+                    Diagnostic::error("E0210", span, "a list is not allowed here")
+                        .with_note("lists give per-neuron values in group bodies, spike times, indices and explicit connections"),
+                ),
+            },
         }
+    }
+
+    /// A per-neuron list in a group body: constants of one unit, one per neuron.
+    fn table(&mut self, items: &[ast::Expr], n: u32, span: Span) -> Option<Expr> {
+        let scope = Scope::constant(self.scope.constants);
+        let mut values = Vec::with_capacity(items.len());
+        let mut ty: Option<Type> = None;
+        for item in items {
+            let checked = Checker::new(&scope, self.diags).expr(item)?;
+            let Some(value) = eval_const(&checked, self.scope.constants) else {
+                return self.error(Diagnostic::error("E0412", checked.span, "list entries must be constants"));
+            };
+            match ty {
+                Some(t) if t != checked.ty => {
+                    return self.error(Diagnostic::error(
+                        "E0301",
+                        checked.span,
+                        format!("dimension mismatch in a list: this entry is `{}`, the first `{t}`", checked.ty),
+                    ));
+                }
+                _ => ty = Some(checked.ty),
+            }
+            if checked.ty == Type::Bool {
+                return self.error(Diagnostic::error("E0311", checked.span, "list entries must be numbers"));
+            }
+            values.push(value);
+        }
+        if values.len() != n as usize {
+            return self.error(
+                Diagnostic::error(
+                    "E0416",
+                    span,
+                    format!("the list has {} values but the group has {n} neurons", values.len()),
+                )
+                .with_label_message("one value per neuron"),
+            );
+        }
+        Some(Expr { kind: ExprKind::Table(values), ty: ty.unwrap_or(Type::NUMBER), span })
     }
 
     fn binary(&mut self, op: BinaryOp, a: Expr, b: Expr, span: Span) -> Option<Expr> {
@@ -485,9 +632,21 @@ impl<'s, 'd> Checker<'s, 'd> {
             );
         }
         if f.is_random() && !self.scope.random {
+            let note = match self.scope.random_hint {
+                RandomHint::Constant => {
+                    "constants and settings are fixed numbers; draw random values in `init` or group bodies"
+                }
+                RandomHint::Equation => {
+                    "for noise in a differential equation use `xi`; for a value drawn once per step use a `(constant over dt)` subexpression"
+                }
+                RandomHint::Other => {
+                    "random values can be drawn in `init`, `reset`, `on_pre`/`on_post` and periodic code"
+                }
+            };
             return self.error(
                 Diagnostic::error("E0306", span, format!("`{}()` is not allowed here", f.name()))
-                    .with_label_message("random numbers are not allowed in constants and settings"),
+                    .with_label_message("random numbers are not allowed here")
+                    .with_note(note),
             );
         }
         let checked: Vec<Option<Expr>> = args.iter().map(|a| self.expr(a)).collect();
@@ -574,7 +733,10 @@ impl<'s, 'd> Checker<'s, 'd> {
             return None;
         }
         let name = &s.target.name;
-        let (target, ty) = match self.resolve(name)? {
+        self.resolving_target = true;
+        let resolved = self.resolve(name);
+        self.resolving_target = false;
+        let (target, ty) = match resolved? {
             Resolved::Var(r, ty) => {
                 let decl = self.decl(r);
                 let allowed = if self.scope.init { decl.init_assignable } else { decl.assignable };
@@ -617,6 +779,17 @@ impl<'s, 'd> Checker<'s, 'd> {
             }
         };
         let value = value?;
+        if ty == Type::Bool && s.op != AssignOp::Set {
+            return self.error(
+                Diagnostic::error(
+                    "E0311",
+                    s.span,
+                    format!("`{}` can not be applied to the condition `{}`", s.op.as_str(), name.name),
+                )
+                .with_label_message("arithmetic on a condition")
+                .with_note(format!("assign a condition with `=`, e.g. `{} = True`", name.name)),
+            );
+        }
         let ok = match s.op {
             AssignOp::Set | AssignOp::Add | AssignOp::Sub => {
                 value.ty == ty && (s.op == AssignOp::Set || ty != Type::Bool)
@@ -668,10 +841,10 @@ pub(crate) fn eval_const(e: &Expr, constants: &[Constant]) -> Option<f64> {
     Some(match &e.kind {
         ExprKind::Literal(x) => *x,
         ExprKind::Bool(b) => f64::from(u8::from(*b)),
-        ExprKind::Const(k) => constants.get(*k)?.value,
+        ExprKind::Const(k) => constants.get(*k).filter(|c| !c.failed)?.value,
         ExprKind::Builtin(Builtin::Pi) => std::f64::consts::PI,
         ExprKind::Builtin(Builtin::Inf) => f64::INFINITY,
-        ExprKind::Builtin(_) | ExprKind::Var(_) | ExprKind::Noise(_) => return None,
+        ExprKind::Builtin(_) | ExprKind::Var(_) | ExprKind::Noise(_) | ExprKind::Table(_) => return None,
         ExprKind::Unary(UnaryOp::Neg, a) => -v(a)?,
         ExprKind::Unary(UnaryOp::Pos, a) => v(a)?,
         ExprKind::Unary(UnaryOp::Not, a) => f64::from(u8::from(v(a)? == 0.0)),

@@ -42,14 +42,7 @@ pub fn check(file: &ast::File) -> (Option<Model>, Vec<Diagnostic>) {
     }
     let (shared, shared_decls) = match shared_defs.first() {
         Some(def) => {
-            let checked = dynamics::check_body(
-                def,
-                BodyKind::Shared,
-                &constants,
-                &[],
-                Sides { pre: None, post: None },
-                &mut diags,
-            );
+            let checked = dynamics::check_body(def, BodyKind::Shared, &constants, &[], Sides::NONE, &mut diags);
             (checked.dynamics, checked.decls)
         }
         None => (Dynamics::default(), Vec::new()),
@@ -106,21 +99,12 @@ fn check_top_names(file: &ast::File, diags: &mut Diagnostics) {
 
 /// `const` definitions, in order; each may use the ones before it.
 fn constants(file: &ast::File, diags: &mut Diagnostics) -> Vec<Constant> {
+    let defs: Vec<&ast::ConstDef> =
+        file.items.iter().filter_map(|i| if let Item::Const(d) = i { Some(d) } else { None }).collect();
+    let names: Vec<String> = defs.iter().map(|d| d.name.name.clone()).collect();
     let mut constants: Vec<Constant> = Vec::new();
-    for item in &file.items {
-        let Item::Const(def) = item else { continue };
+    for (k, def) in defs.iter().enumerate() {
         let name = &def.name.name;
-        if expr::reserved(name) {
-            diags.push(
-                Diagnostic::error(
-                    "E0211",
-                    def.name.span,
-                    format!("`{name}` is a built-in name and can not be a constant"),
-                )
-                .with_label_message("reserved"),
-            );
-            continue;
-        }
         if let Some(first) = constants.iter().find(|c| c.name == *name) {
             diags.push(
                 Diagnostic::error("E0201", def.name.span, format!("constant `{name}` is defined twice"))
@@ -129,28 +113,60 @@ fn constants(file: &ast::File, diags: &mut Diagnostics) -> Vec<Constant> {
             );
             continue;
         }
-        let scope = Scope::constant(&constants);
-        let Some(value_expr) = Checker::new(&scope, diags).expr(&def.value) else {
-            continue;
-        };
-        let Some(dim) = value_expr.ty.dim() else {
-            diags.push(
-                Diagnostic::error(
-                    "E0311",
-                    value_expr.span,
-                    format!("constant `{name}` must be a number, found a condition"),
-                )
-                .with_note("write `1` or `0`, or use the condition where it is needed"),
-            );
-            continue;
-        };
-        let Some(value) = eval_const(&value_expr, &constants) else {
-            diags.push(Diagnostic::error("E0412", value_expr.span, format!("the value of `{name}` is not a constant")));
-            continue;
-        };
-        constants.push(Constant { name: name.clone(), value, dim, span: def.name.span });
+        let value = constant_value(def, &constants, &names[k + 1..], diags);
+        let mut constant = Constant::new(name.clone(), f64::NAN, Dimension::ONE, def.name.span);
+        match value {
+            Some((value, dim)) => (constant.value, constant.dim) = (value, dim),
+            // Kept, marked failed, so that its uses are not reported as unknown names.
+            None => constant.failed = true,
+        }
+        constants.push(constant);
     }
     constants
+}
+
+/// The value and dimension of one constant; `None` after reporting why not.
+fn constant_value(
+    def: &ast::ConstDef,
+    constants: &[Constant],
+    pending: &[String],
+    diags: &mut Diagnostics,
+) -> Option<(f64, Dimension)> {
+    let name = &def.name.name;
+    if expr::reserved(name) {
+        diags.push(
+            Diagnostic::error("E0211", def.name.span, format!("`{name}` is a built-in name and can not be a constant"))
+                .with_label_message("reserved")
+                .with_note(if name == "N" {
+                    "`N` is the size of the group in neuron and synapse code; use another name, e.g. `n_input`"
+                } else {
+                    "built-in names: t, dt, i, j, N, N_pre, N_post, pi, inf, xi, lastspike, not_refractory, and the functions"
+                }),
+        );
+        return None;
+    }
+    let scope = Scope { pending, ..Scope::constant(constants) };
+    let value_expr = Checker::new(&scope, diags).expr(&def.value)?;
+    let Some(dim) = value_expr.ty.dim() else {
+        diags.push(
+            Diagnostic::error(
+                "E0311",
+                value_expr.span,
+                format!("constant `{name}` must be a number, found a condition"),
+            )
+            .with_note("write `1` or `0`, or use the condition where it is needed"),
+        );
+        return None;
+    };
+    let value = eval_const(&value_expr, constants)?;
+    if !value.is_finite() {
+        diags.push(
+            Diagnostic::error("E0412", value_expr.span, format!("constant `{name}` is not a finite number ({value})"))
+                .with_label_message("not finite"),
+        );
+        return None;
+    }
+    Some((value, dim))
 }
 
 /// The known top-level settings.

@@ -45,6 +45,10 @@ pub(crate) struct Network<'a> {
     pub environment: Option<ast::EnvironmentDef>,
     /// Neuron parameters already receiving a summed variable: (group, var, where).
     summed_targets: Vec<(usize, usize, Span)>,
+    /// Groups and pathways whose definitions had errors: later uses are not reported again.
+    failed: Vec<String>,
+    /// Every group defined in the file, for "defined later" hints.
+    all_groups: Vec<(String, Span)>,
 }
 
 impl<'a> Network<'a> {
@@ -59,6 +63,8 @@ impl<'a> Network<'a> {
             monitors: Vec::new(),
             environment: None,
             summed_targets: Vec::new(),
+            failed: Vec::new(),
+            all_groups: Vec::new(),
         }
     }
 
@@ -73,7 +79,12 @@ impl<'a> Network<'a> {
     }
 
     pub fn check(&mut self, file: &ast::File, diags: &mut Diagnostics) {
-        let no_sides = Sides { pre: None, post: None };
+        let no_sides = Sides::NONE;
+        self.all_groups = file
+            .items
+            .iter()
+            .filter_map(|i| if let Item::Group(g) = i { Some((g.name.name.clone(), g.name.span)) } else { None })
+            .collect();
         for item in &file.items {
             if let Item::Neuron(def) = item {
                 let checked = dynamics::check_body(def, BodyKind::Neuron, self.constants, self.shared, no_sides, diags);
@@ -157,6 +168,18 @@ impl<'a> Network<'a> {
         if let Some(k) = self.groups.iter().position(|g| g.name == name.name) {
             return Some(k);
         }
+        if self.failed.contains(&name.name) {
+            return None;
+        }
+        if let Some((_, span)) = self.all_groups.iter().find(|(n, s)| *n == name.name && s.start > name.span.start) {
+            diags.push(
+                Diagnostic::error("E0202", name.span, format!("group `{}` is used before it is defined", name.name))
+                    .with_label_message("used here")
+                    .with_secondary(*span, "defined here")
+                    .with_note("define a group before the connects, monitors and links that use it"),
+            );
+            return None;
+        }
         let mut d = Diagnostic::error("E0202", name.span, format!("unknown group `{}`", name.name))
             .with_label_message("no such group");
         if let Some(hint) = did_you_mean(&name.name, self.groups.iter().map(|g| g.name.as_str())) {
@@ -203,13 +226,12 @@ impl<'a> Network<'a> {
                 if let Some(hint) = did_you_mean(type_name, candidates) {
                     d = d.with_note(hint);
                 }
-                diags.push(d.with_note(
-                    "groups are made of a `neuron` type defined before them, `PoissonGroup` or `SpikeGeneratorGroup`",
-                ));
+                diags.push(d.with_note("a group is made of a `neuron` type, `PoissonGroup` or `SpikeGeneratorGroup`"));
                 None
             }
         };
         let (Some(kind), Some(size)) = (kind, size) else {
+            self.failed.push(g.name.name.clone());
             return;
         };
         let mut group =
@@ -224,7 +246,14 @@ impl<'a> Network<'a> {
     fn group_body(&self, g: &ast::GroupDef, t: usize, group: &mut Group, diags: &mut Diagnostics) {
         let decls = &self.neuron_decls[t];
         let variables = &self.neuron_types[t].dynamics.variables;
-        let scope = Scope { random: true, init: true, ..Scope::new(Place::Neuron, self.constants, self.shared, decls) };
+        let owner = format!("group `{}`", group.name);
+        let scope = Scope {
+            random: true,
+            init: true,
+            list_len: Some(group.size),
+            owner: &owner,
+            ..Scope::new(Place::Neuron, self.constants, self.shared, decls)
+        };
         for stmt in &g.body {
             let var = variables.iter().position(|v| v.name == stmt.target.name.name && stmt.target.group.is_none());
             if let Some(k) = var.filter(|&k| variables[k].flags.linked) {
@@ -347,12 +376,40 @@ impl<'a> Network<'a> {
         rates.map(|rates| GroupKind::Poisson { rates })
     }
 
+    /// A list of constants, `[a, b, ...]`, optionally times or over a constant: `[5, 10]*ms`.
     fn constant_list(&self, e: &ast::Expr, diags: &mut Diagnostics) -> Option<Vec<(f64, Type, Span)>> {
-        let ast::ExprKind::List(items) = &e.kind else {
-            diags.push(Diagnostic::error("E0210", e.span, "expected a list `[a, b, ...]`"));
-            return None;
-        };
-        items.iter().map(|item| self.constant(item, diags)).collect()
+        use ast::BinaryOp::{Div, Mul};
+        match &e.kind {
+            ast::ExprKind::List(items) => items.iter().map(|item| self.constant(item, diags)).collect(),
+            ast::ExprKind::Binary(op @ (Mul | Div), a, b)
+                if matches!(a.kind, ast::ExprKind::List(_)) != matches!(b.kind, ast::ExprKind::List(_)) =>
+            {
+                let list_first = matches!(a.kind, ast::ExprKind::List(_));
+                let (list, scalar) = if list_first { (a, b) } else { (b, a) };
+                let items = self.constant_list(list, diags)?;
+                let (factor, factor_ty, _) = self.constant(scalar, diags)?;
+                let (Some(fd), true) = (factor_ty.dim(), items.iter().all(|(_, t, _)| t.dim().is_some())) else {
+                    diags.push(Diagnostic::error("E0311", e.span, "list entries must be numbers"));
+                    return None;
+                };
+                let combine = |(x, ty, span): (f64, Type, Span)| {
+                    let d = ty.dim().unwrap_or_default();
+                    match (op, list_first) {
+                        (Mul, _) => (x * factor, Type::Float(d * fd), span),
+                        (_, true) => (x / factor, Type::Float(d / fd), span),
+                        (_, false) => (factor / x, Type::Float(fd / d), span),
+                    }
+                };
+                Some(items.into_iter().map(combine).collect())
+            }
+            _ => {
+                diags.push(
+                    Diagnostic::error("E0210", e.span, "expected a list `[a, b, ...]`")
+                        .with_note("e.g. `times = [5, 10, 30]*ms`"),
+                );
+                None
+            }
+        }
     }
 
     fn index_list(&self, e: &ast::Expr, what: &str, size: u32, diags: &mut Diagnostics) -> Option<Vec<u32>> {
@@ -483,11 +540,23 @@ impl<'a> Network<'a> {
             diags.push(d);
             return None;
         };
-        let (source, target) = (source?, target?);
+        let (Some(source), Some(target)) = (source, target) else {
+            if let Some(name) = &c.name {
+                self.failed.push(name.name.clone());
+            }
+            return Some(def_index);
+        };
         let def = synapse_defs[def_index];
         let pre = self.group_decls(source.group).to_vec();
         let post = self.group_decls(target.group).to_vec();
-        let sides = Sides { pre: Some(&pre), post: Some(&post) };
+        let (pre_group, post_group) = (self.groups[source.group].name.clone(), self.groups[target.group].name.clone());
+        let sides = Sides {
+            pre: Some(&pre),
+            post: Some(&post),
+            pre_group: &pre_group,
+            post_group: &post_group,
+            pathway: Some(c.span),
+        };
         let checked = dynamics::check_body(def, BodyKind::Synapse, self.constants, self.shared, sides, diags);
 
         for (present, group, endpoint, what) in [
@@ -507,7 +576,7 @@ impl<'a> Network<'a> {
             }
         }
 
-        let summed = self.summed(&checked.dynamics.variables, &source, &target, diags);
+        let summed = self.summed(&checked.dynamics.variables, &source, &target, c.span, diags);
         let scope_decls = checked.decls;
         let (connectivity, delay, init) = self.connect_body(c, &scope_decls, &pre, &post, &source, &target, diags);
 
@@ -546,6 +615,7 @@ impl<'a> Network<'a> {
         variables: &[Variable],
         source: &GroupSlice,
         target: &GroupSlice,
+        connect: Span,
         diags: &mut Diagnostics,
     ) -> Vec<crate::model::Summed> {
         let mut out = Vec::new();
@@ -611,14 +681,15 @@ impl<'a> Network<'a> {
                 diags.push(
                     Diagnostic::error(
                         "E0417",
-                        v.span,
+                        connect,
                         format!("`{base}` of group `{group_name}` is already set by another summed variable"),
                     )
-                    .with_secondary(*first, "first summed variable"),
+                    .with_label_message(format!("this pathway's `{}` also sets it", v.name))
+                    .with_secondary(*first, "first set by this pathway"),
                 );
                 continue;
             }
-            self.summed_targets.push((group, var, v.span));
+            self.summed_targets.push((group, var, connect));
             let target =
                 if group == target.group && v.name.ends_with("_post") { VarRef::Post(var) } else { VarRef::Pre(var) };
             out.push(Summed { var: k, target });
@@ -649,7 +720,7 @@ impl<'a> Network<'a> {
         let mut init = Vec::new();
         let mut seen: Vec<(&str, Span)> = Vec::new();
         let mut lists: (Option<Vec<u32>>, Option<Vec<u32>>) = (None, None);
-        const SETTINGS: [&str; 7] = ["p", "condition", "fan_in", "fan_out", "delay", "sources", "targets"];
+        const SETTINGS: [&str; 8] = ["p", "condition", "fan_in", "fan_out", "delay", "sources", "targets", "j"];
         for stmt in &c.body {
             let name = stmt.target.name.name.as_str();
             if !SETTINGS.contains(&name) || stmt.target.group.is_some() {
@@ -729,6 +800,20 @@ impl<'a> Network<'a> {
                     }
                     connectivity.condition = Some(e);
                 }
+                "j" => {
+                    // Brian2's `connect(j='...')`: the target of each presynaptic `i`.
+                    let generator = Scope { post: Some(&[]), ..scope_with_pre(&scope) };
+                    let Some(e) = Checker::new(&generator, diags).expr(&stmt.value) else { continue };
+                    if e.ty != Type::NUMBER {
+                        diags.push(Diagnostic::error(
+                            "E0301",
+                            e.span,
+                            format!("`j` must be a postsynaptic index (a number), found unit `{}`", e.ty),
+                        ));
+                        continue;
+                    }
+                    connectivity.j = Some(e);
+                }
                 "fan_in" => {
                     connectivity.fan_in = self.count(&stmt.value, "`fan_in`", 0.0, f64::from(source_size), diags)
                 }
@@ -776,11 +861,19 @@ impl<'a> Network<'a> {
             (None, None) => {}
         }
         let explicit = given("sources").or(given("targets"));
-        for other in ["p", "condition", "fan_in", "fan_out"] {
+        for other in ["p", "condition", "fan_in", "fan_out", "j"] {
             if let (Some(first), Some(span)) = (explicit, given(other)) {
                 diags.push(
                     Diagnostic::error("E0415", span, format!("`{other}` conflicts with explicit `sources`/`targets`"))
                         .with_secondary(first, "explicit connections given here"),
+                );
+            }
+        }
+        for fan in ["fan_in", "fan_out"] {
+            if let (Some(a), Some(b)) = (given("j"), given(fan)) {
+                diags.push(
+                    Diagnostic::error("E0415", b, format!("`{fan}` conflicts with `j`"))
+                        .with_secondary(a, "`j` gives each presynaptic neuron one target"),
                 );
             }
         }
@@ -1022,6 +1115,17 @@ impl<'a> Network<'a> {
             }
             K::Name { .. } | K::Number(_) | K::Quantity { .. } | K::Bool(_) => {}
         }
+    }
+}
+
+/// The connect scope without its local (synapse) variables: for `j = ...`, which is
+/// evaluated before any synapse exists.
+fn scope_with_pre<'a>(scope: &Scope<'a>) -> Scope<'a> {
+    Scope {
+        pre: scope.pre,
+        pre_group: scope.pre_group,
+        post_group: scope.post_group,
+        ..Scope::new(Place::Synapse, scope.constants, scope.shared, &[])
     }
 }
 

@@ -92,11 +92,47 @@ fn syntax_error(source: &str, error: &pest::error::Error<Rule>) -> Diagnostic {
         format!("syntax error: expected {}, found {found}", join_or(&expected))
     };
     let mut diagnostic = Diagnostic::error("E0100", span, message).with_label_message(format!("unexpected {found}"));
+    let word = &source[span.range()];
+    if KEYWORDS.contains(&word) {
+        diagnostic = diagnostic.with_note(format!("`{word}` is a keyword and can not be used as a name"));
+    }
     if let Some(hint) = syntax_hint(source, position) {
         diagnostic = diagnostic.with_note(hint);
     }
     diagnostic
 }
+
+/// Reserved words of the language (kept in step with `keyword` in the grammar).
+const KEYWORDS: &[&str] = &[
+    "const",
+    "neuron",
+    "synapse",
+    "shared",
+    "group",
+    "connect",
+    "monitor",
+    "environment",
+    "equations",
+    "threshold",
+    "reset",
+    "refractory",
+    "method",
+    "init",
+    "on_pre",
+    "on_post",
+    "every_step",
+    "every",
+    "with",
+    "and",
+    "or",
+    "not",
+    "if",
+    "else",
+    "True",
+    "False",
+    "true",
+    "false",
+];
 
 /// What the user sees for a grammar rule that was expected; `None` hides internal rules.
 fn rule_description(rule: Rule) -> Option<&'static str> {
@@ -293,7 +329,22 @@ fn check_nesting(source: &str) -> Option<Diagnostic> {
     None
 }
 
-/// The span of a pest pair.
+/// The span of a pest pair, without the whitespace and comments pest's implicit
+/// whitespace leaves at the end of a rule whose optional tail did not match.
 pub(crate) fn span_of(pair: &Pair<'_, Rule>) -> Span {
-    pair.as_span().into()
+    let span = pair.as_span();
+    let mut text = span.as_str();
+    loop {
+        let trimmed = text.trim_end();
+        // A comment runs to the end of its line, and `#` appears nowhere else.
+        let last_line_start = trimmed.rfind('\n').map_or(0, |i| i + 1);
+        match trimmed[last_line_start..].find('#') {
+            Some(hash) => text = &trimmed[..last_line_start + hash],
+            None => {
+                text = trimmed;
+                break;
+            }
+        }
+    }
+    Span::new(span.start(), span.start() + text.len())
 }
