@@ -267,7 +267,7 @@ fn parse_flags(eq: &ast::Equation, kind: BodyKind, diags: &mut Diagnostics) -> F
         diags.push(
             Diagnostic::error(
                 "E0403",
-                eq.span,
+                eq.flags.first().map_or(eq.span, |f| f.span).to(eq.flags.last().map_or(eq.span, |f| f.span)),
                 format!("`{}` can not be both clock-driven and event-driven", eq.var.name),
             )
             .with_label_message("conflicting flags"),
@@ -504,7 +504,7 @@ pub(crate) fn check_body(
             let names = Method::NAMES.iter().map(|(n, _)| *n);
             let mut d = Diagnostic::error("E0407", m.span, format!("unknown integration method `{}`", m.name))
                 .with_label_message("not a method")
-                .with_note("methods: euler, rk2, rk4, heun, exponential_euler, exact");
+                .with_note("methods: `euler`, `rk2`, `rk4`, `heun`, `exponential_euler`, `exact`");
             if let Some(hint) = did_you_mean(&m.name, names) {
                 d = d.with_note(hint);
             }
@@ -738,12 +738,17 @@ fn rhs(v: &Variable) -> Option<&Expr> {
 
 /// Local variables an expression refers to, directly.
 fn local_refs(e: &Expr) -> Vec<usize> {
-    let mut out = Vec::new();
-    visit_vars(e, &mut |r, _| {
+    local_refs_at(e).into_iter().map(|(k, _)| k).collect()
+}
+
+/// Local variables an expression refers to, directly, each with where it is first read.
+fn local_refs_at(e: &Expr) -> Vec<(usize, Span)> {
+    let mut out: Vec<(usize, Span)> = Vec::new();
+    visit_vars(e, &mut |r, span| {
         if let VarRef::Local(k) = r
-            && !out.contains(&k)
+            && !out.iter().any(|(o, _)| *o == k)
         {
-            out.push(k);
+            out.push((k, span));
         }
     });
     out
@@ -819,20 +824,27 @@ fn check_cycles(variables: &[Variable], ok: &[bool], diags: &mut Diagnostics) {
 }
 
 /// Local variables an expression depends on, through subexpressions, with the path.
-fn dependencies(variables: &[Variable], k: usize) -> Vec<(usize, Vec<usize>)> {
-    let mut out: Vec<(usize, Vec<usize>)> = Vec::new();
-    let mut queue: Vec<(usize, Vec<usize>)> =
-        rhs(&variables[k]).map(local_refs).unwrap_or_default().into_iter().map(|d| (d, Vec::new())).collect();
-    while let Some((d, via)) = queue.pop() {
-        if out.iter().any(|(o, _)| *o == d) || d == k {
+/// Each dependency comes with the subexpressions it is reached through and where the
+/// right-hand side of `k` reads the first of them.
+fn dependencies(variables: &[Variable], k: usize) -> Vec<(usize, Vec<usize>, Span)> {
+    let mut out: Vec<(usize, Vec<usize>, Span)> = Vec::new();
+    let mut queue: Vec<(usize, Vec<usize>, Span)> = rhs(&variables[k])
+        .map(local_refs_at)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(d, at)| (d, Vec::new(), at))
+        .collect();
+    queue.reverse();
+    while let Some((d, via, at)) = queue.pop() {
+        if out.iter().any(|(o, _, _)| *o == d) || d == k {
             continue;
         }
         if let VarKind::Subexpression(e) = &variables[d].kind {
             let mut next_via = via.clone();
             next_via.push(d);
-            queue.extend(local_refs(e).into_iter().map(|x| (x, next_via.clone())));
+            queue.extend(local_refs(e).into_iter().map(|x| (x, next_via.clone(), at)));
         }
-        out.push((d, via));
+        out.push((d, via, at));
     }
     out
 }
@@ -858,7 +870,7 @@ fn check_event_driven(variables: &[Variable], ok: &[bool], diags: &mut Diagnosti
         } else {
             continue;
         };
-        for (d, via) in dependencies(variables, k) {
+        for (d, via, at) in dependencies(variables, k) {
             if forbidden(&variables[d]) {
                 let via_text = if via.is_empty() {
                     String::new()
@@ -872,9 +884,14 @@ fn check_event_driven(variables: &[Variable], ok: &[bool], diags: &mut Diagnosti
                 diags.push(
                     Diagnostic::error(
                         "E0406",
-                        v.span,
+                        at,
                         format!("the {what} of `{}` depends on the {kind} variable `{}`{via_text}", v.name, variables[d].name),
                     )
+                    .with_label_message(if via.is_empty() {
+                        format!("reads `{}`", variables[d].name)
+                    } else {
+                        format!("reads `{}`, which depends on `{}`", variables[via[0]].name, variables[d].name)
+                    })
                     .with_secondary(variables[d].span, format!("{kind} variable declared here"))
                     .with_note("event-driven variables are only up to date at events, so continuously updated code can not read them (and vice versa)"),
                 );

@@ -189,6 +189,14 @@ fn builtin_elsewhere(name: &str, place: Place) -> Option<String> {
     })
 }
 
+/// A unit to divide by in examples: `mV` for voltages, `ms` for times.
+fn reference_unit(dim: Dimension) -> &'static str {
+    ["mV", "ms", "nA", "nS", "pF", "Hz", "MOhm", "um"]
+        .into_iter()
+        .find(|u| units::lookup(u).is_some_and(|unit| unit.dim == dim))
+        .unwrap_or("(a reference value)")
+}
+
 /// The dimension of `xi`: 1/sqrt(second).
 pub(crate) fn noise_dim() -> Dimension {
     Dimension::ONE.div(Dimension::TIME.sqrt().unwrap_or_default())
@@ -711,7 +719,8 @@ impl<'s, 'd> Checker<'s, 'd> {
                         )
                         .with_label_message("has a unit")
                         .with_note(format!(
-                            "divide by a reference value, e.g. `{name}(v/mV)` or `{name}((v - v_t)/delta_t)`"
+                            "divide by a reference value of the same unit, e.g. `{name}(x/{})`",
+                            reference_unit(dim_of(0))
                         )),
                     );
                 }

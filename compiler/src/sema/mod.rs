@@ -18,6 +18,11 @@ use dynamics::{BodyKind, Sides};
 use expr::{Checker, Scope, eval_const};
 use suggest::did_you_mean;
 
+/// The closest name to `name` among `candidates`, if one is close enough.
+pub(crate) fn suggest_name<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<String> {
+    suggest::closest(name, candidates).map(str::to_string)
+}
+
 /// The time step when the file gives none (Brian2's default).
 pub const DEFAULT_DT: f64 = 1e-4;
 
@@ -347,6 +352,41 @@ mod tests {
         let m = model("dt = 1 ms\nsteps = 50000\nseed = 7");
         assert_eq!(m.run_length, Some(RunLength::Steps(50000)));
         assert_eq!(m.seed, Some(7));
+    }
+
+    #[test]
+    fn an_unused_synapse_type_is_a_warning_in_a_correct_file_only() {
+        let source = "synapse S { equations { w : 1 } on_pre { v_post += w } }";
+        let (model, diagnostics) = crate::check(source);
+        assert!(model.is_some());
+        assert_eq!(diagnostics.iter().map(|d| d.code).collect::<Vec<_>>(), vec!["W0002"]);
+        let (model, diagnostics) = crate::check(&format!("{source}\nconst x = 1 mV + 1 ms"));
+        assert!(model.is_none());
+        assert_eq!(diagnostics.iter().map(|d| d.code).collect::<Vec<_>>(), vec!["E0301"]);
+    }
+
+    #[test]
+    fn lists_give_one_value_per_neuron() {
+        let m = model("neuron N { equations { I : amp (constant) } }\ngroup G = N(3) { I = [0.15, 0.25, 0.4]*nA }");
+        let ExprKind::Binary(_, table, _) = &m.groups[0].init[0].value.kind else { panic!() };
+        assert_eq!(table.kind, ExprKind::Table(vec![0.15, 0.25, 0.4]));
+        let (model, diagnostics) = crate::check("neuron N { equations { I : amp } }\ngroup G = N(3) { I = [1, 2]*nA }");
+        assert!(model.is_none());
+        assert_eq!(diagnostics[0].code, "E0416");
+    }
+
+    #[test]
+    fn refractory_neurons_have_lastspike_and_not_refractory() {
+        let m = model(
+            "neuron N { equations { dv/dt = -v/(10 ms) : 1 } threshold v > 1 refractory (t - lastspike) < 2 ms }\n\
+             group G = N(2)\nmonitor state G.not_refractory",
+        );
+        let names: Vec<&str> = m.neuron_types[0].dynamics.variables.iter().map(|v| v.name.as_str()).collect();
+        assert_eq!(names, vec!["v", "lastspike", "not_refractory"]);
+        assert!(matches!(m.neuron_types[0].refractory, Some(Refractory::Condition(_))));
+        let (_, diagnostics) =
+            crate::check("neuron N { equations { dv/dt = -v/(10 ms) : 1 } threshold v > lastspike/ms }");
+        assert!(diagnostics[0].message.contains("only in neuron types with a `refractory` period"), "{diagnostics:?}");
     }
 
     #[test]

@@ -114,8 +114,17 @@ impl<'a> Network<'a> {
             }
         }
         // A synapse type no pathway uses is still checked (its pre/post names unchecked).
+        let mut unused = Vec::new();
         for (def, _) in synapse_defs.iter().zip(&used).filter(|(_, u)| !**u) {
             dynamics::check_body(def, BodyKind::Synapse, self.constants, self.shared, no_sides, diags);
+            unused.push(
+                Diagnostic::warning(
+                    "W0002",
+                    def.name.span,
+                    format!("synapse type `{}` is not used by any `connect`", def.name.name),
+                )
+                .with_note("its code is checked, but names that may be postsynaptic variables can not be"),
+            );
         }
         for item in &file.items {
             match item {
@@ -123,6 +132,10 @@ impl<'a> Network<'a> {
                 Item::Environment(env) => self.environment(env, diags),
                 _ => {}
             }
+        }
+        // Only worth saying about a file that is otherwise correct.
+        if !diags.has_errors() {
+            unused.into_iter().for_each(|w| diags.push(w));
         }
     }
 
@@ -150,14 +163,12 @@ impl<'a> Network<'a> {
             return None;
         }
         if value.fract() != 0.0 || value < min || value > max {
-            diags.push(
-                Diagnostic::error(
-                    "E0411",
-                    span,
-                    format!("{what} must be a whole number from {min} to {max}, found {value}"),
-                )
-                .with_label_message("out of range"),
-            );
+            let (message, label) = if value.fract() != 0.0 {
+                (format!("{what} must be a whole number, found {value}"), "not a whole number")
+            } else {
+                (format!("{what} must be from {min} to {max}, found {value}"), "out of range")
+            };
+            diags.push(Diagnostic::error("E0411", span, message).with_label_message(label));
             return None;
         }
         // A whole number in u32 range, checked above.
@@ -952,9 +963,17 @@ impl<'a> Network<'a> {
                     MonitorKind::State => "a variable, e.g. `S.v` or a shared variable",
                     MonitorKind::Weights => "a pathway variable, e.g. `SM.w`",
                 };
+                let found = match (object, var_name) {
+                    (Object::Pathway(_), None) => format!("`{name}` is a pathway"),
+                    (Object::Group(_), None) => format!("`{name}` is a group"),
+                    (Object::Shared, _) if var_name.is_some_and(|v| v.name == name) => {
+                        format!("`{name}` is a shared variable")
+                    }
+                    _ => "a variable".to_string(),
+                };
                 diags.push(
                     Diagnostic::error("E0419", t.span, format!("`monitor {}` records {expected}", kind_name(kind)))
-                        .with_label_message("not that"),
+                        .with_label_message(found),
                 );
                 return None;
             }
@@ -1045,7 +1064,9 @@ impl<'a> Network<'a> {
             let settings_only = block.kind.name == "act";
             let object_group = block.object.as_ref().and_then(|o| self.groups.iter().position(|g| g.name == o.name));
             if let (Some(object), None) = (&block.object, object_group) {
+                // Its statements can not be checked against an unknown group.
                 self.find_group(object, diags);
+                continue;
             }
             for stmt in &block.body {
                 let name = &stmt.target.name;

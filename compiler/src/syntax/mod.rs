@@ -46,10 +46,18 @@ fn detailed_syntax_error(source: &str) -> Diagnostic {
 }
 
 fn syntax_error(source: &str, error: &pest::error::Error<Rule>) -> Diagnostic {
-    let position = match error.location {
+    let mut position = match error.location {
         InputLocation::Pos(p) => p,
         InputLocation::Span((start, _)) => start,
     };
+    // pest places the error where the last rule failed; its parse attempts know the
+    // farthest point any token reached, which is where the text stops making sense.
+    if let Some(attempts) = error.parse_attempts()
+        && attempts.max_position > position
+        && attempts.max_position <= source.len()
+    {
+        position = attempts.max_position;
+    }
     let mut expected: Vec<String> = Vec::new();
     let mut push = |s: String| {
         if !expected.contains(&s) {
@@ -91,12 +99,29 @@ fn syntax_error(source: &str, error: &pest::error::Error<Rule>) -> Diagnostic {
     } else {
         format!("syntax error: expected {}, found {found}", join_or(&expected))
     };
+    let open = unclosed_brackets(source, position);
+    let message = match (found.as_str(), open.last()) {
+        ("`}`" | "`)`" | "`]`", None) => format!("syntax error: unmatched {found}"),
+        _ => message,
+    };
     let mut diagnostic = Diagnostic::error("E0100", span, message).with_label_message(format!("unexpected {found}"));
+    if let Some(&(at, bracket)) = open.last() {
+        let closer = match bracket {
+            '(' => ")",
+            '[' => "]",
+            _ => "}",
+        };
+        // A brace usually closes further down: only an unclosed one at the end of the file is certain.
+        let certain = found == "end of file" || (bracket != '{' && expected.iter().any(|e| e.contains(closer)));
+        if certain {
+            diagnostic = diagnostic.with_secondary(Span::new(at, at + 1), format!("this `{bracket}` is not closed"));
+        }
+    }
     let word = &source[span.range()];
-    if KEYWORDS.contains(&word) {
+    if KEYWORDS.contains(&word) && expected.iter().any(|e| e == "a name") {
         diagnostic = diagnostic.with_note(format!("`{word}` is a keyword and can not be used as a name"));
     }
-    if let Some(hint) = syntax_hint(source, position) {
+    for hint in syntax_hints(source, position, span) {
         diagnostic = diagnostic.with_note(hint);
     }
     diagnostic
@@ -241,23 +266,106 @@ fn found_span(source: &str, position: usize) -> Span {
     Span::new(position, position + len)
 }
 
-/// A hint for common mistakes at the error position.
-fn syntax_hint(source: &str, position: usize) -> Option<String> {
+/// Brackets opened before `position` and not closed (comments skipped), innermost last.
+fn unclosed_brackets(source: &str, position: usize) -> Vec<(usize, char)> {
+    let mut stack = Vec::new();
+    let mut in_comment = false;
+    for (at, c) in source[..position.min(source.len())].char_indices() {
+        match c {
+            '\n' => in_comment = false,
+            _ if in_comment => {}
+            '#' => in_comment = true,
+            '(' | '[' | '{' => stack.push((at, c)),
+            ')' | ']' | '}' => {
+                stack.pop();
+            }
+            _ => {}
+        }
+    }
+    stack
+}
+
+/// Hints for common mistakes at the error position.
+fn syntax_hints(source: &str, position: usize, found: Span) -> Vec<String> {
     let position = position.min(source.len());
+    let mut hints = Vec::new();
     let line_start = source[..position].rfind('\n').map_or(0, |i| i + 1);
     let line_end = source[line_start..].find('\n').map_or(source.len(), |i| line_start + i);
     let line = &source[line_start..line_end];
-    // At the start of a line, the mistake is often at the end of the line before.
-    let at_line_start = source[line_start..position].trim().is_empty();
+    let before = source[line_start..position].trim_end();
+    let word = &source[found.range()];
+    let at_line_start = before.trim().is_empty();
     let previous = source[..line_start.saturating_sub(1)].lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("");
+    let code = |l: &str| l.split('#').next().unwrap_or("").trim_end().to_string();
     let unitless = |l: &str| {
-        let code = l.split('#').next().unwrap_or("");
-        code.contains('=') && !code.contains(':') && !code.contains("==")
+        let l = code(l);
+        l.contains('=') && !l.contains(':') && !l.contains("==")
     };
     if (line.contains("/dt") && unitless(line)) || (at_line_start && previous.contains("/dt") && unitless(previous)) {
-        return Some("an equation ends with its unit: `dx/dt = expression : unit (flags)`".into());
+        hints.push("an equation ends with its unit: `dx/dt = expression : unit (flags)`".to_string());
     }
-    None
+    // The word just before the error (on this line, or ending the previous one) and what
+    // precedes it: a word after a number that breaks the parse was meant as its unit.
+    let lines_before: Vec<String> =
+        source[..line_start].lines().map(&code).filter(|l| !l.trim().is_empty()).collect();
+    let context =
+        if before.trim().is_empty() { lines_before.last().cloned().unwrap_or_default() } else { before.to_string() };
+    let word_start = context.rfind(|c: char| !(c.is_alphanumeric() || c == '_')).map_or(0, |i| i + 1);
+    let previous_word = &context[word_start..];
+    let before_word = context[..word_start].trim_end();
+    if previous_word.chars().next().is_some_and(char::is_alphabetic) && crate::units::lookup(previous_word).is_none() {
+        if before_word.ends_with(|c: char| c.is_ascii_digit()) {
+            let units: Vec<String> = crate::units::common_names().collect();
+            let mut hint = format!("`{previous_word}` is not a unit");
+            if let Some(suggestion) = crate::sema::suggest_name(previous_word, units.iter().map(String::as_str)) {
+                hint = format!("{hint}; did you mean `{suggestion}`?");
+            }
+            hints.push(hint);
+        }
+    } else if before.trim().is_empty()
+        && crate::units::lookup(previous_word).is_some()
+        && before_word.trim().is_empty()
+        && lines_before.len() >= 2
+        && lines_before[lines_before.len() - 2].ends_with(|c: char| c.is_ascii_digit())
+    {
+        hints.push("a unit must be on the same line as its number: `20 ms`".to_string());
+    }
+    let number_before = before.ends_with(|c: char| c.is_ascii_digit() || c == '.');
+    let is_word = !word.is_empty() && word.chars().all(|c| c.is_alphanumeric() || c == '_');
+    if is_word && number_before {
+        let units: Vec<String> = crate::units::common_names().collect();
+        let mut hint = format!("`{word}` is not a unit");
+        if let Some(suggestion) = crate::sema::suggest_name(word, units.iter().map(String::as_str)) {
+            hint = format!("{hint}; did you mean `{suggestion}`?");
+        }
+        hints.push(hint);
+    }
+    if is_word
+        && at_line_start
+        && crate::units::lookup(word).is_some()
+        && code(previous).ends_with(|c: char| c.is_ascii_digit())
+    {
+        hints.push("a unit must be on the same line as its number: `20 ms`".to_string());
+    }
+    if word == "." && number_before {
+        hints.push("invalid number: a number has at most one decimal point".to_string());
+    }
+    if word == "," && before.ends_with(|c: char| c.is_ascii_digit()) && !before.contains('[') && !before.contains('(') {
+        hints.push("numbers use a decimal point: `1.5`".to_string());
+    }
+    if word == "[" && before.contains(':') {
+        hints.push("flags are written in parentheses: `(constant)`".to_string());
+    }
+    if word == "=" {
+        if let Some(keyword) = ["threshold", "refractory", "reset", "method"].into_iter().find(|k| before.trim() == *k)
+        {
+            hints.push(format!("write `{keyword}` followed by its value, without `=`"));
+        }
+        if before.ends_with('=') || source[position..].starts_with("==") {
+            hints.push("`==` compares; an assignment is written `=`".to_string());
+        }
+    }
+    hints
 }
 
 /// Refuses inputs that would make the parser or later passes recurse too deeply:
