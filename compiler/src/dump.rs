@@ -58,8 +58,8 @@ impl Names<'_> {
         };
         match &e.kind {
             ExprKind::Literal(x) => match e.ty.dim() {
-                Some(d) if !d.is_dimensionless() => format!("{x}*{d}"),
-                _ => format!("{x}"),
+                Some(d) if !d.is_dimensionless() => format!("{}*{d}", number(*x)),
+                _ => number(*x),
             },
             ExprKind::Bool(b) => if *b { "True" } else { "False" }.to_string(),
             ExprKind::Const(k) => self.constants.get(*k).map_or("?".to_string(), |c| c.name.clone()),
@@ -84,7 +84,7 @@ impl Names<'_> {
                 format!("{} if {} else {}", wrap(t, 1), wrap(c, 1), self.expr(o))
             }
             ExprKind::Table(values) => {
-                let shown: Vec<String> = values.iter().map(|v| v.to_string()).collect();
+                let shown: Vec<String> = values.iter().map(|v| number(*v)).collect();
                 let unit = e.ty.dim().filter(|d| !d.is_dimensionless()).map_or(String::new(), |d| format!(" ({d})"));
                 format!("[{}][i]{unit}", shown.join(", "))
             }
@@ -113,8 +113,13 @@ impl Names<'_> {
     }
 }
 
+/// A number as it reads best: `0.02`, `1e-9`, `2.5e6`.
+fn number(x: f64) -> String {
+    if x != 0.0 && x.is_finite() && !(1e-3..1e6).contains(&x.abs()) { format!("{x:e}") } else { format!("{x}") }
+}
+
 fn seconds(x: f64) -> String {
-    format!("{x} s")
+    format!("{} s", number(x))
 }
 
 fn period(p: &Period) -> String {
@@ -171,7 +176,7 @@ pub fn dump(model: &Model) -> String {
     if !model.constants.is_empty() {
         let _ = writeln!(out, "constants:");
         for c in &model.constants {
-            let _ = writeln!(out, "  {} = {} : {}", c.name, c.value, c.dim);
+            let _ = writeln!(out, "  {} = {} : {}", c.name, number(c.value), c.dim);
         }
     }
     let empty: &[Variable] = &[];

@@ -306,8 +306,7 @@ fn syntax_hints(source: &str, position: usize, found: Span) -> Vec<String> {
     }
     // The word just before the error (on this line, or ending the previous one) and what
     // precedes it: a word after a number that breaks the parse was meant as its unit.
-    let lines_before: Vec<String> =
-        source[..line_start].lines().map(&code).filter(|l| !l.trim().is_empty()).collect();
+    let lines_before: Vec<String> = source[..line_start].lines().map(&code).filter(|l| !l.trim().is_empty()).collect();
     let context =
         if before.trim().is_empty() { lines_before.last().cloned().unwrap_or_default() } else { before.to_string() };
     let word_start = context.rfind(|c: char| !(c.is_alphanumeric() || c == '_')).map_or(0, |i| i + 1);
