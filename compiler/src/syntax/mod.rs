@@ -29,34 +29,69 @@ pub fn parse(source: &str) -> Result<ast::File, Vec<Diagnostic>> {
             Some(pair) => lower::file(pair),
             None => Ok(ast::File::default()),
         },
-        Err(_) => Err(vec![detailed_syntax_error(source)]),
+        Err(_) => Err(syntax_errors(source)),
     }
 }
 
-/// Re-parses with pest's error detail on (slower; only after a failure) and
-/// turns the result into one diagnostic.
-fn detailed_syntax_error(source: &str) -> Diagnostic {
+/// Syntax errors, one per broken definition: after a failure, the file is cut at the
+/// lines that start a definition (a keyword in column 0) and each piece is parsed
+/// alone, so that one mistake does not hide the next. If no piece fails alone (the
+/// mistake spans pieces, e.g. an unclosed brace), the whole file's error is reported.
+fn syntax_errors(source: &str) -> Vec<Diagnostic> {
+    let starts = definition_starts(source);
+    let mut errors = Vec::new();
+    for (k, &start) in starts.iter().enumerate() {
+        let end = starts.get(k + 1).copied().unwrap_or(source.len());
+        let piece = &source[start..end];
+        if SnnParser::parse(Rule::file, piece).is_ok() {
+            continue;
+        }
+        errors.push(detailed_syntax_error(source, start..end));
+    }
+    if errors.is_empty() { vec![detailed_syntax_error(source, 0..source.len())] } else { errors }
+}
+
+/// Byte offsets of the lines that start a definition, the first always 0.
+fn definition_starts(source: &str) -> Vec<usize> {
+    const STARTS: [&str; 8] =
+        ["const ", "neuron ", "synapse ", "shared", "group ", "connect ", "monitor ", "environment "];
+    let mut starts = vec![0];
+    let mut offset = 0;
+    for line in source.split_inclusive('\n') {
+        if offset > 0 && STARTS.iter().any(|k| line.starts_with(k)) {
+            starts.push(offset);
+        }
+        offset += line.len();
+    }
+    starts
+}
+
+/// Re-parses `source[piece]` with pest's error detail on (slower; only after a
+/// failure) and turns the result into one diagnostic, positioned in the whole source.
+fn detailed_syntax_error(source: &str, piece: std::ops::Range<usize>) -> Diagnostic {
+    let offset = piece.start;
     pest::set_error_detail(true);
-    let result = SnnParser::parse(Rule::file, source);
+    let result = SnnParser::parse(Rule::file, &source[piece]);
     pest::set_error_detail(false);
     match result {
-        Ok(_) => Diagnostic::error("E0100", Span::new(0, 0), "syntax error"),
-        Err(error) => syntax_error(source, &error),
+        Ok(_) => Diagnostic::error("E0100", Span::new(offset, offset), "syntax error"),
+        Err(error) => syntax_error(source, offset, &error),
     }
 }
 
-fn syntax_error(source: &str, error: &pest::error::Error<Rule>) -> Diagnostic {
-    let mut position = match error.location {
-        InputLocation::Pos(p) => p,
-        InputLocation::Span((start, _)) => start,
-    };
+fn syntax_error(source: &str, offset: usize, error: &pest::error::Error<Rule>) -> Diagnostic {
+    let mut position = offset
+        + match error.location {
+            InputLocation::Pos(p) => p,
+            InputLocation::Span((start, _)) => start,
+        };
     // pest places the error where the last rule failed; its parse attempts know the
     // farthest point any token reached, which is where the text stops making sense.
     if let Some(attempts) = error.parse_attempts()
-        && attempts.max_position > position
-        && attempts.max_position <= source.len()
+        && offset + attempts.max_position > position
+        && offset + attempts.max_position <= source.len()
     {
-        position = attempts.max_position;
+        position = offset + attempts.max_position;
     }
     let mut expected: Vec<String> = Vec::new();
     let mut push = |s: String| {
@@ -82,6 +117,10 @@ fn syntax_error(source: &str, error: &pest::error::Error<Rule>) -> Diagnostic {
                 push(name.to_string());
             }
         }
+    }
+    // Inside a block, no top-level definition can follow.
+    if !unclosed_brackets(source, position).is_empty() {
+        expected.retain(|e| e != "a definition" && e != "end of file");
     }
     // Drop what a broader entry already says.
     let has = |x: &str, list: &[String]| list.iter().any(|e| e == x);
@@ -351,6 +390,18 @@ fn syntax_hints(source: &str, position: usize, found: Span) -> Vec<String> {
     }
     if word == "," && before.ends_with(|c: char| c.is_ascii_digit()) && !before.contains('[') && !before.contains('(') {
         hints.push("numbers use a decimal point: `1.5`".to_string());
+    }
+    if let Some(&(open, '{')) = unclosed_brackets(source, position).last() {
+        let owner_line = source[..open].rsplit('\n').next().unwrap_or("").trim_start();
+        let equation_like = line.contains("/dt") || (line.contains(':') && !line.contains('{'));
+        if ["neuron", "synapse", "shared"].iter().any(|k| owner_line.starts_with(k)) && equation_like && at_line_start {
+            hints.push("equations go inside an `equations { ... }` block".to_string());
+        }
+    }
+    if before.trim_start().starts_with("monitor ")
+        || (before.trim().is_empty() && lines_before.last().is_some_and(|l| l.trim_start().starts_with("monitor ")))
+    {
+        hints.push("separate the targets of a monitor with `,`: `monitor spikes E, I`".to_string());
     }
     if word == "[" && before.contains(':') {
         hints.push("flags are written in parentheses: `(constant)`".to_string());
