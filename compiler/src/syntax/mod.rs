@@ -353,12 +353,7 @@ fn syntax_hints(source: &str, position: usize, found: Span) -> Vec<String> {
     let before_word = context[..word_start].trim_end();
     if previous_word.chars().next().is_some_and(char::is_alphabetic) && crate::units::lookup(previous_word).is_none() {
         if before_word.ends_with(|c: char| c.is_ascii_digit()) {
-            let units: Vec<String> = crate::units::common_names().collect();
-            let mut hint = format!("`{previous_word}` is not a unit");
-            if let Some(suggestion) = crate::sema::suggest_name(previous_word, units.iter().map(String::as_str)) {
-                hint = format!("{hint}; did you mean `{suggestion}`?");
-            }
-            hints.push(hint);
+            hints.push(not_a_unit(previous_word));
         }
     } else if before.trim().is_empty()
         && crate::units::lookup(previous_word).is_some()
@@ -371,12 +366,7 @@ fn syntax_hints(source: &str, position: usize, found: Span) -> Vec<String> {
     let number_before = before.ends_with(|c: char| c.is_ascii_digit() || c == '.');
     let is_word = !word.is_empty() && word.chars().all(|c| c.is_alphanumeric() || c == '_');
     if is_word && number_before {
-        let units: Vec<String> = crate::units::common_names().collect();
-        let mut hint = format!("`{word}` is not a unit");
-        if let Some(suggestion) = crate::sema::suggest_name(word, units.iter().map(String::as_str)) {
-            hint = format!("{hint}; did you mean `{suggestion}`?");
-        }
-        hints.push(hint);
+        hints.push(not_a_unit(word));
     }
     if is_word
         && at_line_start
@@ -415,7 +405,23 @@ fn syntax_hints(source: &str, position: usize, found: Span) -> Vec<String> {
             hints.push("`==` compares; an assignment is written `=`".to_string());
         }
     }
-    hints
+    // Two views of one mistake may give the same hint.
+    let mut unique: Vec<String> = Vec::new();
+    for hint in hints {
+        if !unique.contains(&hint) {
+            unique.push(hint);
+        }
+    }
+    unique
+}
+
+/// "`mv` is not a unit; did you mean `mV`?"
+fn not_a_unit(word: &str) -> String {
+    let units: Vec<String> = crate::units::common_names().collect();
+    match crate::sema::suggest_name(word, units.iter().map(String::as_str)) {
+        Some(suggestion) => format!("`{word}` is not a unit; did you mean `{suggestion}`?"),
+        None => format!("`{word}` is not a unit"),
+    }
 }
 
 /// Refuses inputs that would make the parser or later passes recurse too deeply:
