@@ -10,9 +10,12 @@
 //! The compiler does no IO: it reads a `&str` and returns data. Rendering the
 //! diagnostics is `diagnostic::render_to_string`'s job; reading files is the caller's.
 
+pub mod abi;
 pub mod ast;
+pub mod backends;
 pub mod diagnostic;
 pub mod dump;
+pub mod ir;
 pub mod model;
 pub mod sema;
 pub mod span;

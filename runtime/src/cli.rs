@@ -32,6 +32,17 @@ enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// Print a compiled form of a model: the kernel IR (`--ir`) or Cranelift's functions (`--clif`).
+    Emit {
+        /// Print the kernel IR.
+        #[arg(long, conflicts_with = "clif")]
+        ir: bool,
+        /// Print the Cranelift IR of every kernel.
+        #[arg(long)]
+        clif: bool,
+        /// The model file.
+        file: PathBuf,
+    },
 }
 
 /// Runs the program with the process's arguments.
@@ -45,7 +56,55 @@ pub fn main() -> ExitCode {
     };
     match cli.command {
         Command::Check { dump, files } => check(&files, dump),
+        Command::Emit { ir, clif, file } => emit(&file, ir || !clif, clif),
     }
+}
+
+/// Reads and checks a model, printing diagnostics; `Err` carries the exit status.
+fn load(path: &std::path::Path) -> Result<(String, snnc_compiler::Model), ExitCode> {
+    let name = path.display().to_string();
+    let source = std::fs::read_to_string(path).map_err(|e| {
+        eprintln!("error: cannot read `{name}`: {e}");
+        ExitCode::from(EXIT_USAGE)
+    })?;
+    let (model, diagnostics) = snnc_compiler::check(&source);
+    emit_to_stderr(&diagnostics, &name, &source);
+    match model {
+        Some(model) => Ok((source, model)),
+        None => Err(ExitCode::from(EXIT_MODEL_ERROR)),
+    }
+}
+
+/// Lowers a checked model to kernels, printing diagnostics.
+fn lower(
+    path: &std::path::Path,
+    source: &str,
+    model: &snnc_compiler::Model,
+) -> Result<snnc_compiler::ir::Module, ExitCode> {
+    snnc_compiler::ir::lower(model).map_err(|diagnostics| {
+        emit_to_stderr(&diagnostics, &path.display().to_string(), source);
+        ExitCode::from(EXIT_MODEL_ERROR)
+    })
+}
+
+fn emit(path: &std::path::Path, ir: bool, clif: bool) -> ExitCode {
+    let result = load(path).and_then(|(source, model)| {
+        let module = lower(path, &source, &model)?;
+        if ir {
+            print!("{module}");
+        }
+        if clif {
+            match snnc_compiler::backends::cranelift::clif_text(&module) {
+                Ok(text) => print!("{text}"),
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return Err(ExitCode::from(EXIT_MODEL_ERROR));
+                }
+            }
+        }
+        Ok(())
+    });
+    result.err().unwrap_or(ExitCode::SUCCESS)
 }
 
 fn check(files: &[PathBuf], dump: bool) -> ExitCode {

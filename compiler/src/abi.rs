@@ -1,0 +1,276 @@
+//! The kernel ABI: the contract between generated kernels (JIT or AOT) and the runtime.
+//!
+//! Every kernel is an `extern "C" fn(*const KernelArgs)`; it loops over its items
+//! itself. The functions below (random numbers, the transcendental functions) are
+//! the only code kernels call: both back ends call these same functions, so
+//! results are identical bit for bit, and (being pure Rust, from the `libm` crate)
+//! identical across machines.
+
+/// The arguments of every kernel call.
+#[repr(C)]
+#[derive(Debug)]
+pub struct KernelArgs {
+    /// How many items the kernel loops over: the population's size, or (for
+    /// spike-driven kernels) the number of spikes in `spikes`.
+    pub n: u64,
+    /// The step number (time = step * dt).
+    pub step: u64,
+    /// Time at the start of the step, in seconds.
+    pub t: f64,
+    /// The time step, in seconds.
+    pub dt: f64,
+    /// Base pointers of the model's state arrays, indexed by `ir::VarId`.
+    pub vars: *const *mut f64,
+    /// Values of the model's constants, indexed by `ir::ParamId`.
+    pub params: *const f64,
+    /// Per-neuron value tables (`ir::Module::tables`), indexed by table id.
+    pub tables: *const *const f64,
+    /// The population's spike list: written by threshold kernels, read by spike-driven kernels.
+    pub spikes: *mut u32,
+    /// Where threshold kernels write the number of spikes.
+    pub n_spikes: *mut u64,
+    /// The seed of the counter-based random number generator.
+    pub seed: u64,
+}
+
+/// A compiled kernel.
+pub type KernelFn = unsafe extern "C" fn(args: *const KernelArgs);
+
+/// Byte offsets of `KernelArgs` fields, for code generators.
+pub mod offsets {
+    /// `n`
+    pub const N: i32 = 0;
+    /// `step`
+    pub const STEP: i32 = 8;
+    /// `t`
+    pub const T: i32 = 16;
+    /// `dt`
+    pub const DT: i32 = 24;
+    /// `vars`
+    pub const VARS: i32 = 32;
+    /// `params`
+    pub const PARAMS: i32 = 40;
+    /// `tables`
+    pub const TABLES: i32 = 48;
+    /// `spikes`
+    pub const SPIKES: i32 = 56;
+    /// `n_spikes`
+    pub const N_SPIKES: i32 = 64;
+    /// `seed`
+    pub const SEED: i32 = 72;
+}
+
+// ---------------------------------------------------------------- random numbers
+
+const PHILOX_M0: u32 = 0xD251_1F53;
+const PHILOX_M1: u32 = 0xCD9E_8D57;
+const PHILOX_W0: u32 = 0x9E37_79B9;
+const PHILOX_W1: u32 = 0xBB67_AE85;
+
+/// Philox4x32-10 (Salmon et al. 2011, Random123): a bijection of the 128-bit
+/// counter under a 64-bit key.
+pub fn philox4x32(mut counter: [u32; 4], mut key: [u32; 2]) -> [u32; 4] {
+    for round in 0..10 {
+        if round > 0 {
+            key[0] = key[0].wrapping_add(PHILOX_W0);
+            key[1] = key[1].wrapping_add(PHILOX_W1);
+        }
+        let p0 = u64::from(PHILOX_M0) * u64::from(counter[0]);
+        let p1 = u64::from(PHILOX_M1) * u64::from(counter[2]);
+        let (hi0, lo0) = ((p0 >> 32) as u32, p0 as u32);
+        let (hi1, lo1) = ((p1 >> 32) as u32, p1 as u32);
+        counter = [hi1 ^ counter[1] ^ key[0], lo1, hi0 ^ counter[3] ^ key[1], lo0];
+    }
+    counter
+}
+
+/// The 128 random bits for (seed, step, index, stream): the key is the seed, the
+/// counter holds the index (low 48 bits), the stream (16 bits) and the step.
+fn bits(seed: u64, step: u64, index: u64, stream: u64) -> [u32; 4] {
+    let counter =
+        [index as u32, ((index >> 32) as u32 & 0xFFFF) | ((stream as u32) << 16), step as u32, (step >> 32) as u32];
+    philox4x32(counter, [seed as u32, (seed >> 32) as u32])
+}
+
+/// 53 random bits as a float in [0, 1).
+fn unit(hi: u32, lo: u32) -> f64 {
+    let x = ((u64::from(hi) << 32) | u64::from(lo)) >> 11;
+    x as f64 * (1.0 / (1u64 << 53) as f64)
+}
+
+/// A uniform number in [0, 1): a pure function of its arguments.
+pub extern "C" fn snnc_rand(seed: u64, step: u64, index: u64, stream: u64) -> f64 {
+    let b = bits(seed, step, index, stream);
+    unit(b[0], b[1])
+}
+
+/// A standard normal number (Box-Muller): a pure function of its arguments.
+pub extern "C" fn snnc_randn(seed: u64, step: u64, index: u64, stream: u64) -> f64 {
+    let b = bits(seed, step, index, stream);
+    // u1 in (0, 1] so that the logarithm is finite.
+    let u1 = 1.0 - unit(b[0], b[1]);
+    let u2 = unit(b[2], b[3]);
+    libm::sqrt(-2.0 * libm::log(u1)) * libm::cos(2.0 * std::f64::consts::PI * u2)
+}
+
+// ---------------------------------------------------------------- mathematics
+
+macro_rules! unary {
+    ($($name:ident => $f:path),* $(,)?) => {
+        $(
+            #[doc = concat!("`", stringify!($f), "` for generated code.")]
+            pub extern "C" fn $name(x: f64) -> f64 {
+                $f(x)
+            }
+        )*
+    };
+}
+
+unary! {
+    snnc_exp => libm::exp,
+    snnc_log => libm::log,
+    snnc_log10 => libm::log10,
+    snnc_sin => libm::sin,
+    snnc_cos => libm::cos,
+    snnc_tan => libm::tan,
+    snnc_sinh => libm::sinh,
+    snnc_cosh => libm::cosh,
+    snnc_tanh => libm::tanh,
+    snnc_asin => libm::asin,
+    snnc_acos => libm::acos,
+    snnc_atan => libm::atan,
+    snnc_expm1 => libm::expm1,
+    snnc_log1p => libm::log1p,
+}
+
+/// `x ** y`.
+pub extern "C" fn snnc_pow(x: f64, y: f64) -> f64 {
+    libm::pow(x, y)
+}
+
+/// `exprel(x) = (exp(x) - 1)/x`, as Brian2 computes it: 1 near 0, inf above 717.
+pub extern "C" fn snnc_exprel(x: f64) -> f64 {
+    if x.abs() < 1e-16 {
+        1.0
+    } else if x > 717.0 {
+        f64::INFINITY
+    } else {
+        libm::expm1(x) / x
+    }
+}
+
+/// `x % y` as in Python and NumPy: the result has the sign of `y`.
+pub extern "C" fn snnc_mod(x: f64, y: f64) -> f64 {
+    let r = libm::fmod(x, y);
+    if r != 0.0 && ((y < 0.0) != (r < 0.0)) { r + y } else { r }
+}
+
+/// The name and address of every function generated code may call.
+pub fn symbols() -> Vec<(&'static str, *const u8)> {
+    let unary: [(&str, extern "C" fn(f64) -> f64); 15] = [
+        ("snnc_exp", snnc_exp),
+        ("snnc_log", snnc_log),
+        ("snnc_log10", snnc_log10),
+        ("snnc_sin", snnc_sin),
+        ("snnc_cos", snnc_cos),
+        ("snnc_tan", snnc_tan),
+        ("snnc_sinh", snnc_sinh),
+        ("snnc_cosh", snnc_cosh),
+        ("snnc_tanh", snnc_tanh),
+        ("snnc_asin", snnc_asin),
+        ("snnc_acos", snnc_acos),
+        ("snnc_atan", snnc_atan),
+        ("snnc_expm1", snnc_expm1),
+        ("snnc_log1p", snnc_log1p),
+        ("snnc_exprel", snnc_exprel),
+    ];
+    let mut out: Vec<(&'static str, *const u8)> = unary.iter().map(|(n, f)| (*n, *f as *const u8)).collect();
+    out.push(("snnc_pow", snnc_pow as *const u8));
+    out.push(("snnc_mod", snnc_mod as *const u8));
+    out.push(("snnc_rand", snnc_rand as *const u8));
+    out.push(("snnc_randn", snnc_randn as *const u8));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn philox_known_answers() {
+        // Random123's kat_vectors for philox4x32_10.
+        assert_eq!(philox4x32([0; 4], [0; 2]), [0x6627e8d5, 0xe169c58d, 0xbc57ac4c, 0x9b00dbd8]);
+        assert_eq!(philox4x32([u32::MAX; 4], [u32::MAX; 2]), [0x408f276d, 0x41c83b0e, 0xa20bc7c6, 0x6d5451fd]);
+        assert_eq!(
+            philox4x32([0x243f6a88, 0x85a308d3, 0x13198a2e, 0x03707344], [0xa4093822, 0x299f31d0]),
+            [0xd16cfe09, 0x94fdcceb, 0x5001e420, 0x24126ea1]
+        );
+    }
+
+    #[test]
+    fn random_numbers_are_pure_functions_of_their_coordinates() {
+        assert_eq!(snnc_rand(1, 2, 3, 4).to_bits(), snnc_rand(1, 2, 3, 4).to_bits());
+        assert_ne!(snnc_rand(1, 2, 3, 4), snnc_rand(2, 2, 3, 4));
+        assert_ne!(snnc_rand(1, 2, 3, 4), snnc_rand(1, 3, 3, 4));
+        assert_ne!(snnc_rand(1, 2, 3, 4), snnc_rand(1, 2, 4, 4));
+        assert_ne!(snnc_rand(1, 2, 3, 4), snnc_rand(1, 2, 3, 5));
+    }
+
+    #[test]
+    fn uniform_and_normal_moments() {
+        let n = 200_000u64;
+        let (mut s, mut s2, mut g, mut g2) = (0.0, 0.0, 0.0, 0.0);
+        for k in 0..n {
+            let u = snnc_rand(7, k, 0, 1);
+            assert!((0.0..1.0).contains(&u));
+            s += u;
+            s2 += u * u;
+            let z = snnc_randn(7, 0, k, 2);
+            g += z;
+            g2 += z * z;
+        }
+        let nf = n as f64;
+        // Means within 4 standard errors.
+        assert!((s / nf - 0.5).abs() < 4.0 * (1.0 / 12.0f64).sqrt() / nf.sqrt());
+        assert!((s2 / nf - 1.0 / 3.0).abs() < 0.005);
+        assert!((g / nf).abs() < 4.0 / nf.sqrt());
+        assert!((g2 / nf - 1.0).abs() < 4.0 * 2.0f64.sqrt() / nf.sqrt());
+    }
+
+    #[test]
+    fn python_modulo_and_exprel() {
+        assert_eq!(snnc_mod(5.0, 3.0), 2.0);
+        assert_eq!(snnc_mod(-5.0, 3.0), 1.0);
+        assert_eq!(snnc_mod(5.0, -3.0), -1.0);
+        assert_eq!(snnc_exprel(0.0), 1.0);
+        assert_eq!(snnc_exprel(1000.0), f64::INFINITY);
+        assert!((snnc_exprel(1e-3) - 1.000_500_166_708_341_7).abs() < 1e-15);
+    }
+
+    #[test]
+    fn offsets_match_the_struct() {
+        let a = KernelArgs {
+            n: 0,
+            step: 0,
+            t: 0.0,
+            dt: 0.0,
+            vars: std::ptr::null(),
+            params: std::ptr::null(),
+            tables: std::ptr::null(),
+            spikes: std::ptr::null_mut(),
+            n_spikes: std::ptr::null_mut(),
+            seed: 0,
+        };
+        let base = &a as *const KernelArgs as usize;
+        let at = |p: usize| (p - base) as i32;
+        assert_eq!(at(&a.step as *const u64 as usize), offsets::STEP);
+        assert_eq!(at(&a.t as *const f64 as usize), offsets::T);
+        assert_eq!(at(&a.dt as *const f64 as usize), offsets::DT);
+        assert_eq!(at(&a.vars as *const _ as usize), offsets::VARS);
+        assert_eq!(at(&a.params as *const _ as usize), offsets::PARAMS);
+        assert_eq!(at(&a.tables as *const _ as usize), offsets::TABLES);
+        assert_eq!(at(&a.spikes as *const _ as usize), offsets::SPIKES);
+        assert_eq!(at(&a.n_spikes as *const _ as usize), offsets::N_SPIKES);
+        assert_eq!(at(&a.seed as *const u64 as usize), offsets::SEED);
+    }
+}

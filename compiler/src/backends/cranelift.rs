@@ -1,0 +1,482 @@
+//! The Cranelift back end: every kernel of an IR module becomes one native function
+//! (`abi::KernelFn`) in a JIT module that lives as long as the `JitKernels`.
+//!
+//! The translation is literal: one Cranelift instruction per IR operation, in the
+//! IR's order (Cranelift neither reassociates floating point nor forms FMAs), and
+//! transcendental functions and random numbers are calls of the `abi` functions.
+
+use crate::abi::{self, KernelFn, offsets};
+use crate::ir::{Expr, Kernel, Loop, MathFn, Module, Op1, Op2, Stmt, Ty};
+use cranelift_codegen::Context;
+use cranelift_codegen::ir::condcodes::{FloatCC, IntCC};
+use cranelift_codegen::ir::{AbiParam, BlockArg, FuncRef, InstBuilder, MemFlagsData, Signature, Value, types};
+use cranelift_codegen::settings::{self, Configurable};
+use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext, Variable};
+use cranelift_jit::{JITBuilder, JITModule};
+use cranelift_module::{FuncId, Linkage, Module as _};
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// Why compilation failed (a bug in the compiler, not in the model: a validated IR
+/// never fails here, but the failure is reported, never a panic).
+#[derive(Debug, Clone)]
+pub struct Error(String);
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "code generation failed: {}", self.0)
+    }
+}
+
+impl std::error::Error for Error {}
+
+fn err(e: impl fmt::Display) -> Error {
+    Error(e.to_string())
+}
+
+/// Compiled kernels, in the order of `Module::kernels`. The code lives as long as this value.
+pub struct JitKernels {
+    module: Option<JITModule>,
+    functions: Vec<KernelFn>,
+}
+
+impl JitKernels {
+    /// The compiled functions, indexed like `Module::kernels`.
+    pub fn functions(&self) -> &[KernelFn] {
+        &self.functions
+    }
+}
+
+impl Drop for JitKernels {
+    fn drop(&mut self) {
+        if let Some(module) = self.module.take() {
+            // SAFETY: the function pointers die with `self`; nothing can call them after this.
+            unsafe { module.free_memory() };
+        }
+    }
+}
+
+impl fmt::Debug for JitKernels {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "JitKernels({} functions)", self.functions.len())
+    }
+}
+
+/// Options of the back end.
+#[derive(Clone, Copy, Debug)]
+pub struct Options {
+    /// Run Cranelift's verifier (slower to compile; on in debug builds).
+    pub verify: bool,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options { verify: cfg!(debug_assertions) }
+    }
+}
+
+fn new_module(options: Options) -> Result<JITModule, Error> {
+    let mut flags = settings::builder();
+    flags.set("use_colocated_libcalls", "false").map_err(err)?;
+    flags.set("is_pic", "false").map_err(err)?;
+    flags.set("opt_level", "speed").map_err(err)?;
+    flags.set("enable_verifier", if options.verify { "true" } else { "false" }).map_err(err)?;
+    let isa = cranelift_native::builder().map_err(err)?.finish(settings::Flags::new(flags)).map_err(err)?;
+    let mut builder = JITBuilder::with_isa(isa, cranelift_module::default_libcall_names());
+    for (name, address) in abi::symbols() {
+        builder.symbol(name, address);
+    }
+    Ok(JITModule::new(builder))
+}
+
+/// Compiles every kernel of the module.
+pub fn compile(module: &Module, options: Options) -> Result<JitKernels, Error> {
+    let mut jit = new_module(options)?;
+    let mut ids = Vec::with_capacity(module.kernels.len());
+    let mut ctx = jit.make_context();
+    let mut builder_ctx = FunctionBuilderContext::new();
+    for kernel in &module.kernels {
+        let id = build(&mut jit, &mut ctx, &mut builder_ctx, module, kernel)?;
+        jit.define_function(id, &mut ctx).map_err(|e| Error(format!("{}: {e:?}", kernel.name)))?;
+        jit.clear_context(&mut ctx);
+        ids.push(id);
+    }
+    jit.finalize_definitions().map_err(err)?;
+    let functions = ids
+        .iter()
+        .map(|&id| {
+            let code = jit.get_finalized_function(id);
+            // SAFETY: every kernel was built with the `KernelFn` signature (one pointer argument, no result).
+            unsafe { std::mem::transmute::<*const u8, KernelFn>(code) }
+        })
+        .collect();
+    Ok(JitKernels { module: Some(jit), functions })
+}
+
+/// The Cranelift IR of every kernel, as text (`snnc emit --clif`).
+pub fn clif_text(module: &Module) -> Result<String, Error> {
+    let mut jit = new_module(Options { verify: true })?;
+    let mut ctx = jit.make_context();
+    let mut builder_ctx = FunctionBuilderContext::new();
+    let mut out = String::new();
+    for kernel in &module.kernels {
+        build(&mut jit, &mut ctx, &mut builder_ctx, module, kernel)?;
+        out.push_str(&format!("; kernel {}\n{}\n", kernel.name, ctx.func.display()));
+        jit.clear_context(&mut ctx);
+    }
+    // SAFETY: nothing was finalized; no function pointer exists.
+    unsafe { jit.free_memory() };
+    Ok(out)
+}
+
+/// Builds one kernel's function into `ctx` and declares it.
+fn build(
+    jit: &mut JITModule,
+    ctx: &mut Context,
+    builder_ctx: &mut FunctionBuilderContext,
+    module: &Module,
+    kernel: &Kernel,
+) -> Result<FuncId, Error> {
+    let pointer = jit.target_config().pointer_type();
+    let mut signature = jit.make_signature();
+    signature.params.push(AbiParam::new(pointer));
+    let id = jit.declare_function(&kernel.name, Linkage::Local, &signature).map_err(err)?;
+    ctx.func.signature = signature;
+
+    // Imports: the math functions and random numbers this kernel calls.
+    let mut imports: BTreeMap<&'static str, FuncRef> = BTreeMap::new();
+    let mut wanted: Vec<(&'static str, usize, bool)> = Vec::new();
+    collect_calls(kernel, &mut wanted);
+    for (symbol, arity, random) in wanted {
+        if imports.contains_key(symbol) {
+            continue;
+        }
+        let mut sig = Signature::new(jit.isa().default_call_conv());
+        if random {
+            sig.params.extend([AbiParam::new(types::I64); 4]);
+        } else {
+            sig.params.extend(std::iter::repeat_n(AbiParam::new(types::F64), arity));
+        }
+        sig.returns.push(AbiParam::new(types::F64));
+        let f = jit.declare_function(symbol, Linkage::Import, &sig).map_err(err)?;
+        imports.insert(symbol, jit.declare_func_in_func(f, &mut ctx.func));
+    }
+
+    let mut b = FunctionBuilder::new(&mut ctx.func, builder_ctx);
+    let entry = b.create_block();
+    b.append_block_params_for_function_params(entry);
+    b.switch_to_block(entry);
+    let args = b.block_params(entry)[0];
+    let flags = MemFlagsData::trusted();
+    let field = |b: &mut FunctionBuilder<'_>, ty, offset: i32| b.ins().load(ty, flags, args, offset);
+    let n = field(&mut b, types::I64, offsets::N);
+    let step = field(&mut b, types::I64, offsets::STEP);
+    let t = field(&mut b, types::F64, offsets::T);
+    let dt = field(&mut b, types::F64, offsets::DT);
+    let vars = field(&mut b, pointer, offsets::VARS);
+    let params = field(&mut b, pointer, offsets::PARAMS);
+    let tables = field(&mut b, pointer, offsets::TABLES);
+    let spikes = field(&mut b, pointer, offsets::SPIKES);
+    let n_spikes = field(&mut b, pointer, offsets::N_SPIKES);
+    let seed = field(&mut b, types::I64, offsets::SEED);
+
+    // Base pointers, parameters and tables, loaded once.
+    let (mut used_vars, mut used_params, mut used_tables) = (Vec::new(), Vec::new(), Vec::new());
+    for s in kernel.scalar.iter().chain(&kernel.body) {
+        visit_stmt(s, &mut |e| match e {
+            Expr::Load(v) => used_vars.push(*v),
+            Expr::Param(p) => used_params.push(*p),
+            Expr::Table(k) => used_tables.push(*k),
+            _ => {}
+        });
+        stored_vars(s, &mut used_vars);
+    }
+    let mut bases = BTreeMap::new();
+    for v in used_vars {
+        if let std::collections::btree_map::Entry::Vacant(slot) = bases.entry(v) {
+            let offset = i32::try_from(v * 8).map_err(err)?;
+            slot.insert(b.ins().load(pointer, flags, vars, offset));
+        }
+    }
+    let mut param_values = BTreeMap::new();
+    for p in used_params {
+        if let std::collections::btree_map::Entry::Vacant(slot) = param_values.entry(p) {
+            let offset = i32::try_from(p * 8).map_err(err)?;
+            slot.insert(b.ins().load(types::F64, flags, params, offset));
+        }
+    }
+    let mut table_bases = BTreeMap::new();
+    for k in used_tables {
+        if let std::collections::btree_map::Entry::Vacant(slot) = table_bases.entry(k) {
+            let offset = i32::try_from(k * 8).map_err(err)?;
+            slot.insert(b.ins().load(pointer, flags, tables, offset));
+        }
+    }
+    let temps: Vec<Variable> =
+        kernel.temps.iter().map(|ty| b.declare_var(if *ty == Ty::Bool { types::I8 } else { types::F64 })).collect();
+    let spike_count = b.declare_var(types::I64);
+    let zero = b.ins().iconst(types::I64, 0);
+    b.def_var(spike_count, zero);
+
+    let mut code = Gen {
+        b,
+        module,
+        flags,
+        index: zero,
+        t,
+        dt,
+        step,
+        seed,
+        spikes,
+        spike_count,
+        bases,
+        params: param_values,
+        tables: table_bases,
+        temps,
+        temp_types: kernel.temps.clone(),
+        imports,
+    };
+    for s in &kernel.scalar {
+        code.stmt(s)?;
+    }
+    match kernel.looping {
+        Loop::Once => {
+            for s in &kernel.body {
+                code.stmt(s)?;
+            }
+        }
+        Loop::Neurons | Loop::Spikes => {
+            let header = code.b.create_block();
+            let body = code.b.create_block();
+            let exit = code.b.create_block();
+            code.b.append_block_param(header, types::I64);
+            code.b.ins().jump(header, &[BlockArg::from(zero)]);
+            code.b.switch_to_block(header);
+            let i = code.b.block_params(header)[0];
+            let more = code.b.ins().icmp(IntCC::UnsignedLessThan, i, n);
+            code.b.ins().brif(more, body, &[], exit, &[]);
+            code.b.switch_to_block(body);
+            code.index = if kernel.looping == Loop::Spikes {
+                let offset = code.b.ins().imul_imm_u(i, 4);
+                let address = code.b.ins().iadd(spikes, offset);
+                let index = code.b.ins().load(types::I32, flags, address, 0);
+                code.b.ins().uextend(types::I64, index)
+            } else {
+                i
+            };
+            for s in &kernel.body {
+                code.stmt(s)?;
+            }
+            let next = code.b.ins().iadd_imm_u(i, 1);
+            code.b.ins().jump(header, &[BlockArg::from(next)]);
+            code.b.switch_to_block(exit);
+        }
+    }
+    if kernel.kind == crate::ir::KernelKind::Threshold {
+        let count = code.b.use_var(spike_count);
+        code.b.ins().store(flags, count, n_spikes, 0);
+    }
+    code.b.ins().return_(&[]);
+    code.b.seal_all_blocks();
+    code.b.finalize(jit.target_config());
+    Ok(id)
+}
+
+fn visit_stmt(s: &Stmt, f: &mut impl FnMut(&Expr)) {
+    match s {
+        Stmt::Let(_, e) | Stmt::Store(_, e) => visit_expr(e, f),
+        Stmt::If(c, body) => {
+            visit_expr(c, f);
+            body.iter().for_each(|s| visit_stmt(s, f));
+        }
+        Stmt::EmitSpike => {}
+    }
+}
+
+fn visit_expr(e: &Expr, f: &mut impl FnMut(&Expr)) {
+    f(e);
+    for c in e.children() {
+        visit_expr(c, f);
+    }
+}
+
+fn stored_vars(s: &Stmt, out: &mut Vec<usize>) {
+    match s {
+        Stmt::Store(v, _) => out.push(*v),
+        Stmt::If(_, body) => body.iter().for_each(|s| stored_vars(s, out)),
+        _ => {}
+    }
+}
+
+fn collect_calls(kernel: &Kernel, out: &mut Vec<(&'static str, usize, bool)>) {
+    for s in kernel.scalar.iter().chain(&kernel.body) {
+        visit_stmt(s, &mut |e| match e {
+            Expr::Call(m, _) => out.push((m.symbol(), m.arity(), false)),
+            Expr::Rand(_) => out.push(("snnc_rand", 4, true)),
+            Expr::Randn(_) => out.push(("snnc_randn", 4, true)),
+            _ => {}
+        });
+    }
+}
+
+/// The code generator of one kernel.
+struct Gen<'a, 'm> {
+    b: FunctionBuilder<'a>,
+    module: &'m Module,
+    flags: MemFlagsData,
+    /// The current item's index (i64).
+    index: Value,
+    t: Value,
+    dt: Value,
+    step: Value,
+    seed: Value,
+    spikes: Value,
+    spike_count: Variable,
+    bases: BTreeMap<usize, Value>,
+    params: BTreeMap<usize, Value>,
+    tables: BTreeMap<usize, Value>,
+    temps: Vec<Variable>,
+    temp_types: Vec<Ty>,
+    imports: BTreeMap<&'static str, FuncRef>,
+}
+
+impl Gen<'_, '_> {
+    /// The address of variable `v` at the current item.
+    fn address(&mut self, v: usize) -> Result<Value, Error> {
+        let base = *self.bases.get(&v).ok_or_else(|| Error(format!("variable {v} has no base pointer")))?;
+        let scalar = self.module.layout.vars.get(v).is_none_or(|info| info.scalar);
+        if scalar {
+            return Ok(base);
+        }
+        let offset = self.b.ins().imul_imm_u(self.index, 8);
+        Ok(self.b.ins().iadd(base, offset))
+    }
+
+    fn stmt(&mut self, s: &Stmt) -> Result<(), Error> {
+        match s {
+            Stmt::Let(t, e) => {
+                let value = self.expr(e)?;
+                let var = *self.temps.get(*t).ok_or_else(|| Error(format!("temporary %{t} has no type")))?;
+                self.b.def_var(var, value);
+            }
+            Stmt::Store(v, e) => {
+                let value = self.expr(e)?;
+                let address = self.address(*v)?;
+                self.b.ins().store(self.flags, value, address, 0);
+            }
+            Stmt::If(c, body) => {
+                let condition = self.expr(c)?;
+                let then = self.b.create_block();
+                let merge = self.b.create_block();
+                self.b.ins().brif(condition, then, &[], merge, &[]);
+                self.b.switch_to_block(then);
+                for s in body {
+                    self.stmt(s)?;
+                }
+                self.b.ins().jump(merge, &[]);
+                self.b.switch_to_block(merge);
+            }
+            Stmt::EmitSpike => {
+                let count = self.b.use_var(self.spike_count);
+                let offset = self.b.ins().imul_imm_u(count, 4);
+                let address = self.b.ins().iadd(self.spikes, offset);
+                let index = self.b.ins().ireduce(types::I32, self.index);
+                self.b.ins().store(self.flags, index, address, 0);
+                let next = self.b.ins().iadd_imm_u(count, 1);
+                self.b.def_var(self.spike_count, next);
+            }
+        }
+        Ok(())
+    }
+
+    fn call(&mut self, symbol: &'static str, args: &[Value]) -> Result<Value, Error> {
+        let f = *self.imports.get(symbol).ok_or_else(|| Error(format!("`{symbol}` was not imported")))?;
+        let call = self.b.ins().call(f, args);
+        Ok(self.b.inst_results(call)[0])
+    }
+
+    fn expr(&mut self, e: &Expr) -> Result<Value, Error> {
+        Ok(match e {
+            Expr::F64(x) => self.b.ins().f64const(*x),
+            Expr::Bool(v) => self.b.ins().iconst(types::I8, i64::from(*v)),
+            Expr::Param(p) => *self.params.get(p).ok_or_else(|| Error(format!("parameter {p} not loaded")))?,
+            Expr::Load(v) => {
+                let address = self.address(*v)?;
+                self.b.ins().load(types::F64, self.flags, address, 0)
+            }
+            Expr::Temp(t) => {
+                let var = *self.temps.get(*t).ok_or_else(|| Error(format!("temporary %{t} has no type")))?;
+                self.b.use_var(var)
+            }
+            Expr::Table(k) => {
+                let base = *self.tables.get(k).ok_or_else(|| Error(format!("table {k} not loaded")))?;
+                let offset = self.b.ins().imul_imm_u(self.index, 8);
+                let address = self.b.ins().iadd(base, offset);
+                self.b.ins().load(types::F64, self.flags, address, 0)
+            }
+            Expr::Index => self.b.ins().fcvt_from_uint(types::F64, self.index),
+            Expr::Time => self.t,
+            Expr::Dt => self.dt,
+            Expr::Unary(op, a) => {
+                let x = self.expr(a)?;
+                match op {
+                    Op1::Neg => self.b.ins().fneg(x),
+                    Op1::Not => self.b.ins().icmp_imm_u(IntCC::Equal, x, 0),
+                    Op1::Abs => self.b.ins().fabs(x),
+                    Op1::Floor => self.b.ins().floor(x),
+                    Op1::Ceil => self.b.ins().ceil(x),
+                    Op1::Trunc => self.b.ins().trunc(x),
+                    Op1::Sqrt => self.b.ins().sqrt(x),
+                    Op1::BoolToF64 => {
+                        let wide = self.b.ins().uextend(types::I32, x);
+                        self.b.ins().fcvt_from_uint(types::F64, wide)
+                    }
+                }
+            }
+            Expr::Binary(op, a, c) => {
+                let bool_operands = a.ty(&self.temp_types) == Ty::Bool;
+                let (x, y) = (self.expr(a)?, self.expr(c)?);
+                let ins = self.b.ins();
+                match op {
+                    Op2::Add => ins.fadd(x, y),
+                    Op2::Sub => ins.fsub(x, y),
+                    Op2::Mul => ins.fmul(x, y),
+                    Op2::Div => ins.fdiv(x, y),
+                    Op2::And => ins.band(x, y),
+                    Op2::Or => ins.bor(x, y),
+                    Op2::Eq if bool_operands => ins.icmp(IntCC::Equal, x, y),
+                    Op2::Ne if bool_operands => ins.icmp(IntCC::NotEqual, x, y),
+                    Op2::Lt => ins.fcmp(FloatCC::LessThan, x, y),
+                    Op2::Le => ins.fcmp(FloatCC::LessThanOrEqual, x, y),
+                    Op2::Gt => ins.fcmp(FloatCC::GreaterThan, x, y),
+                    Op2::Ge => ins.fcmp(FloatCC::GreaterThanOrEqual, x, y),
+                    Op2::Eq => ins.fcmp(FloatCC::Equal, x, y),
+                    Op2::Ne => ins.fcmp(FloatCC::NotEqual, x, y),
+                    Op2::Min => {
+                        let less = self.b.ins().fcmp(FloatCC::LessThan, x, y);
+                        self.b.ins().select(less, x, y)
+                    }
+                    Op2::Max => {
+                        let greater = self.b.ins().fcmp(FloatCC::GreaterThan, x, y);
+                        self.b.ins().select(greater, x, y)
+                    }
+                }
+            }
+            Expr::Call(m, args) => {
+                let values = args.iter().map(|a| self.expr(a)).collect::<Result<Vec<_>, _>>()?;
+                let symbol = MathFn::symbol(*m);
+                self.call(symbol, &values)?
+            }
+            Expr::Select(c, a, d) => {
+                let (cond, x, y) = (self.expr(c)?, self.expr(a)?, self.expr(d)?);
+                self.b.ins().select(cond, x, y)
+            }
+            Expr::Rand(stream) | Expr::Randn(stream) => {
+                let symbol = if matches!(e, Expr::Rand(_)) { "snnc_rand" } else { "snnc_randn" };
+                let s = self.b.ins().iconst(types::I64, i64::from(*stream));
+                let args = [self.seed, self.step, self.index, s];
+                self.call(symbol, &args)?
+            }
+        })
+    }
+}

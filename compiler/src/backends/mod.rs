@@ -1,0 +1,3 @@
+//! Code generators.
+#[cfg(feature = "jit")]
+pub mod cranelift;

@@ -1,0 +1,580 @@
+//! Lowering the checked model to kernels: the state layout, expressions without
+//! units, statements, thresholds, resets, refractoriness and periodic code. The
+//! differential equations go through `integrate`.
+
+use super::integrate;
+use super::{
+    Expr, Kernel, KernelKind, Layout, Loop, Module, Op1, Op2, ParamInfo, Population, Stmt, Ty, VarId, VarInfo,
+};
+use crate::ast::{AssignOp, BinaryOp, UnaryOp};
+use crate::diagnostic::Diagnostic;
+use crate::model::{self, Builtin, Dynamics, Func, GroupKind, Model, Period, Refractory, VarKind, VarRef};
+use crate::span::Span;
+use crate::units::Dimension;
+
+/// Why a model can not be lowered (a diagnostic for the user).
+pub type LowerError = Diagnostic;
+
+/// Brian2's initial `lastspike`: long ago, so that no neuron starts refractory.
+pub const LASTSPIKE_INIT: f64 = -1e4;
+
+/// The names of the implicit refractoriness variables.
+const LASTSPIKE: &str = "lastspike";
+const NOT_REFRACTORY: &str = "not_refractory";
+
+/// Lowers a checked model to kernels.
+pub fn lower(model: &Model) -> Result<Module, Vec<LowerError>> {
+    let mut lowering = Lowering {
+        model,
+        layout: Layout::default(),
+        tables: Vec::new(),
+        kernels: Vec::new(),
+        streams: 0,
+        errors: Vec::new(),
+    };
+    lowering.layout.params =
+        model.constants.iter().map(|c| ParamInfo { name: c.name.clone(), value: c.value }).collect();
+    // Populations: the groups in model order, then the shared block.
+    for group in &model.groups {
+        let dynamics = match group.kind {
+            GroupKind::Neurons(t) => Some(&model.neuron_types[t]),
+            _ => None,
+        };
+        let spiking = dynamics.is_none_or(|t| t.threshold.is_some());
+        let population = lowering.add_population(&group.name, group.size, spiking);
+        if let Some(t) = dynamics {
+            lowering.add_vars(population, &t.dynamics, false);
+        }
+    }
+    let shared = if model.shared.variables.is_empty() {
+        None
+    } else {
+        let population = lowering.add_population("shared", 1, false);
+        lowering.add_vars(population, &model.shared, true);
+        Some(population)
+    };
+    for (g, group) in model.groups.iter().enumerate() {
+        if let GroupKind::Neurons(t) = group.kind {
+            lowering.neuron_group(g, t, shared);
+        } else {
+            lowering.errors.push(Diagnostic::error(
+                "E0501",
+                group.span,
+                format!("group `{}`: input generators (`PoissonGroup`, `SpikeGeneratorGroup`) run with synapses, which are not implemented yet", group.name),
+            ));
+        }
+    }
+    if let Some(shared) = shared {
+        lowering.shared_block(shared);
+    }
+    if !model.pathways.is_empty() {
+        let span = model.pathways[0].span;
+        lowering.errors.push(
+            Diagnostic::error("E0501", span, "synapses (`connect`) are not implemented yet in the runtime")
+                .with_note("neuron groups, the shared block and monitors run today; pathways come next"),
+        );
+    }
+    if !lowering.errors.is_empty() {
+        return Err(lowering.errors);
+    }
+    let mut module =
+        Module { layout: lowering.layout, kernels: lowering.kernels, tables: lowering.tables, dt: model.dt };
+    for kernel in &mut module.kernels {
+        super::opt::optimize(kernel);
+    }
+    Ok(module)
+}
+
+pub(super) struct Lowering<'m> {
+    model: &'m Model,
+    layout: Layout,
+    tables: Vec<Vec<f64>>,
+    kernels: Vec<Kernel>,
+    /// Random streams handed out so far (one per `rand()` call site and noise term).
+    streams: u32,
+    errors: Vec<LowerError>,
+}
+
+impl<'m> Lowering<'m> {
+    fn add_population(&mut self, name: &str, size: u32, spiking: bool) -> usize {
+        self.layout.populations.push(Population { name: name.to_string(), size, vars: Vec::new(), spiking });
+        self.layout.populations.len() - 1
+    }
+
+    fn add_vars(&mut self, population: usize, dynamics: &Dynamics, all_scalar: bool) {
+        for v in &dynamics.variables {
+            let default = match v.name.as_str() {
+                LASTSPIKE if v.implicit => LASTSPIKE_INIT,
+                NOT_REFRACTORY if v.implicit => 1.0,
+                _ => 0.0,
+            };
+            let id = self.layout.vars.len();
+            self.layout.vars.push(VarInfo {
+                name: v.name.clone(),
+                population,
+                default,
+                dim: v.ty.dim().unwrap_or(Dimension::ONE),
+                boolean: v.ty == model::Type::Bool,
+                scalar: all_scalar || v.flags.shared,
+            });
+            self.layout.populations[population].vars.push(id);
+        }
+    }
+
+    fn next_stream(&mut self) -> u32 {
+        self.streams += 1;
+        self.streams
+    }
+
+    fn shared_ids(&self, shared: Option<usize>) -> Vec<VarId> {
+        shared.map_or_else(Vec::new, |p| self.layout.populations[p].vars.clone())
+    }
+
+    fn neuron_group(&mut self, g: usize, t: usize, shared: Option<usize>) {
+        let model = self.model;
+        let group = &model.groups[g];
+        let neuron = &model.neuron_types[t];
+        let population = g;
+        let local = self.layout.populations[population].vars.clone();
+        let shared_ids = self.shared_ids(shared);
+        let size = group.size;
+        let mut scope = Scope::new(&neuron.dynamics, local.clone(), shared_ids, size, &self.layout);
+        let name = group.name.clone();
+
+        // Initial values: the type's `init`, then the group's body.
+        let mut kernel = KernelBuilder::new(format!("{name}_init"), KernelKind::Init, population, Loop::Neurons);
+        for s in neuron.dynamics.init.iter().chain(&group.init) {
+            self.stmt(&mut scope, &mut kernel, s);
+        }
+        for link in &group.links {
+            let span = group.span;
+            self.errors.push(Diagnostic::error(
+                "E0501",
+                span,
+                format!(
+                    "group `{name}`: linked variables (`{}`) are not implemented yet",
+                    neuron.dynamics.variables[link.var].name
+                ),
+            ));
+        }
+        self.push(kernel);
+
+        for periodic in &neuron.dynamics.periodic {
+            let period = self.steps(&periodic.period);
+            let mut kernel = KernelBuilder::new(
+                format!("{name}_every_{period}"),
+                KernelKind::Periodic { period },
+                population,
+                Loop::Neurons,
+            );
+            for s in &periodic.body {
+                self.stmt(&mut scope, &mut kernel, s);
+            }
+            self.push(kernel);
+        }
+
+        // State update: refractoriness, then the integration.
+        let refractory_vars =
+            (neuron.dynamics.find(LASTSPIKE).map(|k| local[k]), neuron.dynamics.find(NOT_REFRACTORY).map(|k| local[k]));
+        let mut kernel =
+            KernelBuilder::new(format!("{name}_state_update"), KernelKind::StateUpdate, population, Loop::Neurons);
+        let mut not_refractory = None;
+        if let (Some(refractory), (Some(lastspike), Some(nr))) = (&neuron.refractory, refractory_vars) {
+            let value = match refractory {
+                Refractory::Duration(duration) => {
+                    // Brian2: timestep(t - lastspike, dt) >= timestep(refractory, dt).
+                    let duration = self.expr(&mut scope, duration);
+                    let since = Expr::bin(Op2::Sub, Expr::Time, Expr::Load(lastspike));
+                    Expr::bin(Op2::Ge, timestep(since), timestep(duration))
+                }
+                Refractory::Condition(condition) => {
+                    // Brian2: not_refractory = not_refractory or not (condition).
+                    let condition = self.expr(&mut scope, condition);
+                    let was = Expr::bin(Op2::Ne, Expr::Load(nr), Expr::F64(0.0));
+                    Expr::bin(Op2::Or, was, Expr::un(Op1::Not, condition))
+                }
+            };
+            kernel.body.push(Stmt::Store(nr, Expr::un(Op1::BoolToF64, value)));
+            not_refractory = Some(nr);
+        }
+        match integrate::integrate(self, &mut scope, &mut kernel, neuron.dynamics.method(), not_refractory) {
+            Ok(method) => kernel.method = Some(method),
+            Err(message) => self.errors.push(Diagnostic::error(
+                "E0502",
+                neuron.span,
+                format!("neuron type `{}`: {message}", neuron.name),
+            )),
+        }
+        if !kernel.body.is_empty() || !kernel.scalar.is_empty() {
+            self.push(kernel);
+        }
+
+        // Threshold.
+        if let Some(threshold) = &neuron.threshold {
+            let mut kernel =
+                KernelBuilder::new(format!("{name}_threshold"), KernelKind::Threshold, population, Loop::Neurons);
+            let mut condition = self.expr(&mut scope, threshold);
+            let mut then = vec![Stmt::EmitSpike];
+            if let (Some(_), (Some(lastspike), Some(nr))) = (&neuron.refractory, refractory_vars) {
+                let ready = Expr::bin(Op2::Ne, Expr::Load(nr), Expr::F64(0.0));
+                condition = Expr::bin(Op2::And, condition, ready);
+                then.push(Stmt::Store(lastspike, Expr::Time));
+                then.push(Stmt::Store(nr, Expr::F64(0.0)));
+            }
+            kernel.body.push(Stmt::If(condition, then));
+            self.push(kernel);
+        }
+
+        // Reset.
+        if !neuron.reset.is_empty() {
+            let mut kernel = KernelBuilder::new(format!("{name}_reset"), KernelKind::Reset, population, Loop::Spikes);
+            for s in &neuron.reset {
+                self.stmt(&mut scope, &mut kernel, s);
+            }
+            self.push(kernel);
+        }
+    }
+
+    fn shared_block(&mut self, population: usize) {
+        let model = self.model;
+        let ids = self.layout.populations[population].vars.clone();
+        let mut scope = Scope::new(&model.shared, ids, Vec::new(), 1, &self.layout);
+        let mut kernel = KernelBuilder::new("shared_init".into(), KernelKind::Init, population, Loop::Once);
+        for s in &model.shared.init {
+            self.stmt(&mut scope, &mut kernel, s);
+        }
+        self.push(kernel);
+        for periodic in &model.shared.periodic {
+            let period = self.steps(&periodic.period);
+            let mut kernel = KernelBuilder::new(
+                format!("shared_every_{period}"),
+                KernelKind::Periodic { period },
+                population,
+                Loop::Once,
+            );
+            for s in &periodic.body {
+                self.stmt(&mut scope, &mut kernel, s);
+            }
+            self.push(kernel);
+        }
+        let mut kernel =
+            KernelBuilder::new("shared_state_update".into(), KernelKind::StateUpdate, population, Loop::Once);
+        match integrate::integrate(self, &mut scope, &mut kernel, model.shared.method(), None) {
+            Ok(method) => kernel.method = Some(method),
+            Err(message) => {
+                let span = model.shared.variables.first().map_or(Span::default(), |v| v.span);
+                self.errors.push(Diagnostic::error("E0502", span, format!("shared block: {message}")));
+            }
+        }
+        if !kernel.body.is_empty() || !kernel.scalar.is_empty() {
+            self.push(kernel);
+        }
+    }
+
+    fn steps(&self, period: &Period) -> u64 {
+        match *period {
+            Period::Steps(n) => n,
+            // Whole steps, at least one.
+            Period::Time(t) => ((t / self.model.dt).round() as u64).max(1),
+        }
+    }
+
+    fn push(&mut self, kernel: KernelBuilder) {
+        let kernel = kernel.finish();
+        self.kernels.push(kernel);
+    }
+
+    /// Lowers a statement into the kernel: statements that write a scalar variable
+    /// from scalar values go to the scalar block (run once), as in Brian2.
+    fn stmt(&mut self, scope: &mut Scope<'_>, kernel: &mut KernelBuilder, s: &model::Stmt) {
+        let Some(var) = scope.var(s.target) else {
+            self.errors.push(Diagnostic::error(
+                "E0502",
+                s.span,
+                "this statement writes a variable of another population, which is not supported here",
+            ));
+            return;
+        };
+        let value = self.expr(scope, &s.value);
+        let old = Expr::Load(var);
+        let value = match s.op {
+            AssignOp::Set => value,
+            AssignOp::Add => Expr::bin(Op2::Add, old, value),
+            AssignOp::Sub => Expr::bin(Op2::Sub, old, value),
+            AssignOp::Mul => Expr::bin(Op2::Mul, old, value),
+            AssignOp::Div => Expr::bin(Op2::Div, old, value),
+        };
+        let value = if self.layout.vars[var].boolean { Expr::un(Op1::BoolToF64, value) } else { value };
+        let scalar_target = self.layout.vars[var].scalar;
+        if scalar_target {
+            if reads_per_neuron(&value, &self.layout) {
+                self.errors.push(
+                    Diagnostic::error(
+                        "E0503",
+                        s.span,
+                        format!("the shared variable `{}` is set from per-neuron values", self.layout.vars[var].name),
+                    )
+                    .with_note(
+                        "a shared variable has one value for the whole group; set it from shared values and constants",
+                    ),
+                );
+                return;
+            }
+            kernel.scalar.push(Stmt::Store(var, value));
+        } else {
+            kernel.body.push(Stmt::Store(var, value));
+        }
+    }
+
+    /// Lowers an expression at the scope's current stage.
+    pub(super) fn expr(&mut self, scope: &mut Scope<'_>, e: &model::Expr) -> Expr {
+        use model::ExprKind as K;
+        match &e.kind {
+            K::Literal(x) => Expr::F64(*x),
+            K::Bool(b) => Expr::Bool(*b),
+            K::Const(k) => Expr::Param(*k),
+            K::Var(r) => scope.load(self, *r),
+            K::Builtin(b) => match b {
+                Builtin::T => scope.time.clone(),
+                Builtin::Dt => Expr::Dt,
+                Builtin::I => Expr::Index,
+                Builtin::N => Expr::F64(f64::from(scope.size)),
+                Builtin::Pi => Expr::F64(std::f64::consts::PI),
+                Builtin::Inf => Expr::F64(f64::INFINITY),
+                // Synapse-only names never reach neuron code (sema).
+                Builtin::J | Builtin::NPre | Builtin::NPost => Expr::F64(f64::NAN),
+            },
+            K::Unary(op, a) => {
+                let a = self.expr(scope, a);
+                match op {
+                    UnaryOp::Neg => Expr::un(Op1::Neg, a),
+                    UnaryOp::Pos => a,
+                    UnaryOp::Not => Expr::un(Op1::Not, a),
+                }
+            }
+            K::Binary(op, a, b) => {
+                let (a, b) = (self.expr(scope, a), self.expr(scope, b));
+                let simple = |op2| Expr::bin(op2, a.clone(), b.clone());
+                match op {
+                    BinaryOp::Add => simple(Op2::Add),
+                    BinaryOp::Sub => simple(Op2::Sub),
+                    BinaryOp::Mul => simple(Op2::Mul),
+                    BinaryOp::Div => simple(Op2::Div),
+                    BinaryOp::FloorDiv => Expr::un(Op1::Floor, simple(Op2::Div)),
+                    BinaryOp::Mod => Expr::Call(super::MathFn::Mod, vec![a, b]),
+                    // `x**2` is `x*x` (both correctly rounded: the same bits as `pow`).
+                    BinaryOp::Pow if b == Expr::F64(2.0) => Expr::bin(Op2::Mul, a.clone(), a),
+                    BinaryOp::Pow => Expr::Call(super::MathFn::Pow, vec![a, b]),
+                    BinaryOp::Lt => simple(Op2::Lt),
+                    BinaryOp::Le => simple(Op2::Le),
+                    BinaryOp::Gt => simple(Op2::Gt),
+                    BinaryOp::Ge => simple(Op2::Ge),
+                    BinaryOp::Eq => simple(Op2::Eq),
+                    BinaryOp::Ne => simple(Op2::Ne),
+                    BinaryOp::And => simple(Op2::And),
+                    BinaryOp::Or => simple(Op2::Or),
+                }
+            }
+            K::Call(f, args) => {
+                let args: Vec<Expr> = args.iter().map(|a| self.expr(scope, a)).collect();
+                let a = |k: usize| args.get(k).cloned().unwrap_or(Expr::F64(f64::NAN));
+                let call = |m: super::MathFn| Expr::Call(m, vec![a(0)]);
+                use super::MathFn as M;
+                match f {
+                    Func::Exp => call(M::Exp),
+                    Func::Log => call(M::Log),
+                    Func::Log10 => call(M::Log10),
+                    Func::Sin => call(M::Sin),
+                    Func::Cos => call(M::Cos),
+                    Func::Tan => call(M::Tan),
+                    Func::Sinh => call(M::Sinh),
+                    Func::Cosh => call(M::Cosh),
+                    Func::Tanh => call(M::Tanh),
+                    Func::Arcsin => call(M::Asin),
+                    Func::Arccos => call(M::Acos),
+                    Func::Arctan => call(M::Atan),
+                    Func::Exprel => call(M::Exprel),
+                    Func::Expm1 => call(M::Expm1),
+                    Func::Log1p => call(M::Log1p),
+                    Func::Sqrt => Expr::un(Op1::Sqrt, a(0)),
+                    Func::Abs => Expr::un(Op1::Abs, a(0)),
+                    Func::Floor => Expr::un(Op1::Floor, a(0)),
+                    Func::Ceil => Expr::un(Op1::Ceil, a(0)),
+                    Func::Sign => {
+                        let x = a(0);
+                        let negative = Expr::select(
+                            Expr::bin(Op2::Lt, x.clone(), Expr::F64(0.0)),
+                            Expr::F64(-1.0),
+                            Expr::F64(0.0),
+                        );
+                        Expr::select(Expr::bin(Op2::Gt, x, Expr::F64(0.0)), Expr::F64(1.0), negative)
+                    }
+                    Func::Int => {
+                        let x = a(0);
+                        if x.ty(&[]) == Ty::Bool { Expr::un(Op1::BoolToF64, x) } else { Expr::un(Op1::Trunc, x) }
+                    }
+                    Func::Clip => Expr::bin(Op2::Min, Expr::bin(Op2::Max, a(0), a(1)), a(2)),
+                    Func::Min => Expr::bin(Op2::Min, a(0), a(1)),
+                    Func::Max => Expr::bin(Op2::Max, a(0), a(1)),
+                    Func::Rand => Expr::Rand(self.next_stream()),
+                    Func::Randn => Expr::Randn(self.next_stream()),
+                }
+            }
+            K::Cond(c, t, o) => {
+                let (c, t, o) = (self.expr(scope, c), self.expr(scope, t), self.expr(scope, o));
+                Expr::select(c, t, o)
+            }
+            K::Noise(k) => Expr::Randn(scope.noise_stream(self, *k)),
+            K::Table(values) => {
+                self.tables.push(values.clone());
+                Expr::Table(self.tables.len() - 1)
+            }
+        }
+    }
+}
+
+/// `timestep(x, dt) = int((x + 1e-3*dt)/dt)`, Brian2's conversion of a time to steps.
+fn timestep(x: Expr) -> Expr {
+    let shifted = Expr::bin(Op2::Add, x, Expr::bin(Op2::Mul, Expr::F64(1e-3), Expr::Dt));
+    Expr::un(Op1::Trunc, Expr::bin(Op2::Div, shifted, Expr::Dt))
+}
+
+/// Whether an expression reads something that differs between neurons.
+fn reads_per_neuron(e: &Expr, layout: &Layout) -> bool {
+    match e {
+        Expr::Load(v) => !layout.vars[*v].scalar,
+        Expr::Index | Expr::Table(_) => true,
+        _ => e.children().iter().any(|c| reads_per_neuron(c, layout)),
+    }
+}
+
+/// A kernel under construction.
+pub(super) struct KernelBuilder {
+    name: String,
+    kind: KernelKind,
+    population: usize,
+    looping: Loop,
+    pub(super) scalar: Vec<Stmt>,
+    pub(super) body: Vec<Stmt>,
+    next_temp: usize,
+    pub(super) method: Option<crate::model::Method>,
+}
+
+impl KernelBuilder {
+    fn new(name: String, kind: KernelKind, population: usize, looping: Loop) -> KernelBuilder {
+        KernelBuilder {
+            name,
+            kind,
+            population,
+            looping,
+            scalar: Vec::new(),
+            body: Vec::new(),
+            next_temp: 0,
+            method: None,
+        }
+    }
+
+    /// A new temporary holding `value`, computed in the body.
+    pub(super) fn temp(&mut self, value: Expr) -> Expr {
+        let t = self.next_temp;
+        self.next_temp += 1;
+        self.body.push(Stmt::Let(t, value));
+        Expr::Temp(t)
+    }
+
+    fn finish(self) -> Kernel {
+        Kernel {
+            name: self.name,
+            kind: self.kind,
+            population: self.population,
+            looping: self.looping,
+            scalar: self.scalar,
+            body: self.body,
+            temps: Vec::new(),
+            method: self.method,
+        }
+    }
+}
+
+/// How a population's names lower at the current integration stage.
+pub(super) struct Scope<'m> {
+    pub(super) dynamics: &'m Dynamics,
+    /// `VarRef::Local(k)` is variable `local[k]`.
+    pub(super) local: Vec<VarId>,
+    shared: Vec<VarId>,
+    size: u32,
+    /// Stage values of integrated variables (`None`: the stored value).
+    pub(super) overrides: Vec<Option<Expr>>,
+    /// The time of the current stage.
+    pub(super) time: Expr,
+    /// `(constant over dt)` subexpressions computed at the start of the step.
+    pub(super) frozen: Vec<Option<Expr>>,
+    /// Random streams of the noise terms.
+    noise: Vec<Option<u32>>,
+    booleans: Vec<bool>,
+}
+
+impl<'m> Scope<'m> {
+    fn new(dynamics: &'m Dynamics, local: Vec<VarId>, shared: Vec<VarId>, size: u32, layout: &Layout) -> Scope<'m> {
+        let n = dynamics.variables.len();
+        let booleans = local.iter().chain(&shared).map(|&v| layout.vars[v].boolean).collect();
+        Scope {
+            dynamics,
+            local,
+            shared,
+            size,
+            overrides: vec![None; n],
+            time: Expr::Time,
+            frozen: vec![None; n],
+            noise: vec![None; dynamics.noise.len()],
+            booleans,
+        }
+    }
+
+    fn var(&self, r: VarRef) -> Option<VarId> {
+        match r {
+            VarRef::Local(k) => self.local.get(k).copied(),
+            VarRef::Shared(k) => self.shared.get(k).copied(),
+            VarRef::Pre(_) | VarRef::Post(_) => None,
+        }
+    }
+
+    fn noise_stream(&mut self, lowering: &mut Lowering<'_>, k: usize) -> u32 {
+        if let Some(s) = self.noise.get(k).copied().flatten() {
+            return s;
+        }
+        let s = lowering.next_stream();
+        if let Some(slot) = self.noise.get_mut(k) {
+            *slot = Some(s);
+        }
+        s
+    }
+
+    fn load(&mut self, lowering: &mut Lowering<'_>, r: VarRef) -> Expr {
+        match r {
+            VarRef::Local(k) => {
+                if let Some(value) = self.overrides.get(k).cloned().flatten() {
+                    return value;
+                }
+                if let Some(value) = self.frozen.get(k).cloned().flatten() {
+                    return value;
+                }
+                if let Some(VarKind::Subexpression(e)) = self.dynamics.variables.get(k).map(|v| &v.kind) {
+                    return lowering.expr(self, e);
+                }
+                let id = self.local[k];
+                self.as_value(k, Expr::Load(id))
+            }
+            VarRef::Shared(k) => {
+                let id = self.shared[k];
+                self.as_value(self.local.len() + k, Expr::Load(id))
+            }
+            VarRef::Pre(_) | VarRef::Post(_) => Expr::F64(f64::NAN),
+        }
+    }
+
+    /// A stored boolean (0.0/1.0) read as a condition.
+    fn as_value(&self, slot: usize, load: Expr) -> Expr {
+        if self.booleans.get(slot).copied().unwrap_or(false) { Expr::bin(Op2::Ne, load, Expr::F64(0.0)) } else { load }
+    }
+}

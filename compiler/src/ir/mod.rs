@@ -1,0 +1,419 @@
+//! The kernel IR: what both back ends translate, and nothing else.
+//!
+//! Semantics (the contract the back ends rely on):
+//! - **Units are erased.** Every value is an `f64` in SI base units or a boolean.
+//!   State arrays hold `f64` (booleans as 0.0/1.0).
+//! - **A kernel is one function** with a `scalar` block run once per call and a `body`
+//!   run per item of its `Loop`: every neuron of its population, every spike in the
+//!   population's spike list, or once.
+//! - **Statements run in order**; a `Store` is visible to later `Load`s of the same
+//!   item. `Let` temporaries are assigned once (the scalar block's temporaries are
+//!   visible in the body).
+//! - **Floating-point operations are exactly these**, in this order: no back end
+//!   reassociates, contracts to FMA, or replaces a division by a multiplication, so
+//!   JIT and AOT compute the same bits. Transcendental functions are the `abi`
+//!   functions.
+//! - **Random numbers** are `abi::snnc_rand/randn(seed, step, index, stream)`: a pure
+//!   function of their coordinates, with a stream per call site.
+
+mod integrate;
+mod lower;
+mod opt;
+mod print;
+
+pub use lower::{LASTSPIKE_INIT, LowerError, lower};
+
+/// Index of a state variable in `Layout::vars` (and of its array in `KernelArgs::vars`).
+pub type VarId = usize;
+/// Index of a run-time parameter (a model constant) in `Layout::params`.
+pub type ParamId = usize;
+/// A kernel-local temporary.
+pub type TempId = usize;
+
+/// The shape of a value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Ty {
+    /// A 64-bit float.
+    F64,
+    /// A boolean.
+    Bool,
+}
+
+/// Operations of one operand.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Op1 {
+    /// `-x`
+    Neg,
+    /// `not x`
+    Not,
+    /// `|x|`
+    Abs,
+    /// `floor(x)`
+    Floor,
+    /// `ceil(x)`
+    Ceil,
+    /// Truncation toward zero (`int(x)`).
+    Trunc,
+    /// `sqrt(x)` (correctly rounded).
+    Sqrt,
+    /// A boolean as 0.0 or 1.0.
+    BoolToF64,
+}
+
+/// Operations of two operands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Op2 {
+    /// `+`
+    Add,
+    /// `-`
+    Sub,
+    /// `*`
+    Mul,
+    /// `/`
+    Div,
+    /// `<`
+    Lt,
+    /// `<=`
+    Le,
+    /// `>`
+    Gt,
+    /// `>=`
+    Ge,
+    /// `==`
+    Eq,
+    /// `!=`
+    Ne,
+    /// `and`
+    And,
+    /// `or`
+    Or,
+    /// `a if a < b else b`
+    Min,
+    /// `a if a > b else b`
+    Max,
+}
+
+impl Op2 {
+    /// Whether the result is a boolean.
+    pub fn is_comparison(self) -> bool {
+        matches!(self, Op2::Lt | Op2::Le | Op2::Gt | Op2::Ge | Op2::Eq | Op2::Ne)
+    }
+}
+
+/// Functions called through the ABI (`abi::snnc_<name>`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum MathFn {
+    /// `exp`
+    Exp,
+    /// `log`
+    Log,
+    /// `log10`
+    Log10,
+    /// `sin`
+    Sin,
+    /// `cos`
+    Cos,
+    /// `tan`
+    Tan,
+    /// `sinh`
+    Sinh,
+    /// `cosh`
+    Cosh,
+    /// `tanh`
+    Tanh,
+    /// `arcsin`
+    Asin,
+    /// `arccos`
+    Acos,
+    /// `arctan`
+    Atan,
+    /// `expm1`
+    Expm1,
+    /// `log1p`
+    Log1p,
+    /// `exprel`
+    Exprel,
+    /// `pow(x, y)` (two arguments)
+    Pow,
+    /// Python's `x % y` (two arguments)
+    Mod,
+}
+
+impl MathFn {
+    /// The ABI symbol.
+    pub fn symbol(self) -> &'static str {
+        match self {
+            MathFn::Exp => "snnc_exp",
+            MathFn::Log => "snnc_log",
+            MathFn::Log10 => "snnc_log10",
+            MathFn::Sin => "snnc_sin",
+            MathFn::Cos => "snnc_cos",
+            MathFn::Tan => "snnc_tan",
+            MathFn::Sinh => "snnc_sinh",
+            MathFn::Cosh => "snnc_cosh",
+            MathFn::Tanh => "snnc_tanh",
+            MathFn::Asin => "snnc_asin",
+            MathFn::Acos => "snnc_acos",
+            MathFn::Atan => "snnc_atan",
+            MathFn::Expm1 => "snnc_expm1",
+            MathFn::Log1p => "snnc_log1p",
+            MathFn::Exprel => "snnc_exprel",
+            MathFn::Pow => "snnc_pow",
+            MathFn::Mod => "snnc_mod",
+        }
+    }
+
+    /// The number of arguments.
+    pub fn arity(self) -> usize {
+        if matches!(self, MathFn::Pow | MathFn::Mod) { 2 } else { 1 }
+    }
+
+    /// Evaluates the function (the same code the kernels call).
+    pub fn eval(self, args: &[f64]) -> f64 {
+        use crate::abi::*;
+        let x = args.first().copied().unwrap_or(f64::NAN);
+        let y = args.get(1).copied().unwrap_or(f64::NAN);
+        match self {
+            MathFn::Exp => snnc_exp(x),
+            MathFn::Log => snnc_log(x),
+            MathFn::Log10 => snnc_log10(x),
+            MathFn::Sin => snnc_sin(x),
+            MathFn::Cos => snnc_cos(x),
+            MathFn::Tan => snnc_tan(x),
+            MathFn::Sinh => snnc_sinh(x),
+            MathFn::Cosh => snnc_cosh(x),
+            MathFn::Tanh => snnc_tanh(x),
+            MathFn::Asin => snnc_asin(x),
+            MathFn::Acos => snnc_acos(x),
+            MathFn::Atan => snnc_atan(x),
+            MathFn::Expm1 => snnc_expm1(x),
+            MathFn::Log1p => snnc_log1p(x),
+            MathFn::Exprel => snnc_exprel(x),
+            MathFn::Pow => snnc_pow(x, y),
+            MathFn::Mod => snnc_mod(x, y),
+        }
+    }
+}
+
+/// An expression (a tree; common subexpressions become `Let` temporaries).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Expr {
+    /// A float constant.
+    F64(f64),
+    /// A boolean constant.
+    Bool(bool),
+    /// A run-time parameter.
+    Param(ParamId),
+    /// A state variable at the current item; a `scalar` variable is read at index 0.
+    Load(VarId),
+    /// A temporary.
+    Temp(TempId),
+    /// Element `index` of a per-neuron table (`Module::tables`).
+    Table(usize),
+    /// The current item's neuron index, as a float.
+    Index,
+    /// Time at the start of the step.
+    Time,
+    /// The time step.
+    Dt,
+    /// An operation of one operand.
+    Unary(Op1, Box<Expr>),
+    /// An operation of two operands.
+    Binary(Op2, Box<Expr>, Box<Expr>),
+    /// A call through the ABI.
+    Call(MathFn, Vec<Expr>),
+    /// `if cond { a } else { b }` (both evaluated).
+    Select(Box<Expr>, Box<Expr>, Box<Expr>),
+    /// Uniform in [0, 1) for (seed, step, index, stream).
+    Rand(u32),
+    /// Standard normal for (seed, step, index, stream).
+    Randn(u32),
+}
+
+impl Expr {
+    /// `a op b`.
+    pub fn bin(op: Op2, a: Expr, b: Expr) -> Expr {
+        Expr::Binary(op, Box::new(a), Box::new(b))
+    }
+
+    /// `op a`.
+    pub fn un(op: Op1, a: Expr) -> Expr {
+        Expr::Unary(op, Box::new(a))
+    }
+
+    /// `c ? a : b`.
+    pub fn select(c: Expr, a: Expr, b: Expr) -> Expr {
+        Expr::Select(Box::new(c), Box::new(a), Box::new(b))
+    }
+
+    /// The expression's type, given the types of temporaries.
+    pub fn ty(&self, temps: &[Ty]) -> Ty {
+        match self {
+            Expr::Bool(_) => Ty::Bool,
+            Expr::Temp(t) => temps.get(*t).copied().unwrap_or(Ty::F64),
+            Expr::Unary(Op1::Not, _) => Ty::Bool,
+            Expr::Binary(op, ..) if op.is_comparison() || matches!(op, Op2::And | Op2::Or) => Ty::Bool,
+            Expr::Select(_, a, _) => a.ty(temps),
+            _ => Ty::F64,
+        }
+    }
+
+    /// Calls `f` on every direct child.
+    pub fn children(&self) -> Vec<&Expr> {
+        match self {
+            Expr::Unary(_, a) => vec![a],
+            Expr::Binary(_, a, b) => vec![a, b],
+            Expr::Call(_, args) => args.iter().collect(),
+            Expr::Select(c, a, b) => vec![c, a, b],
+            _ => Vec::new(),
+        }
+    }
+
+    /// Whether the value can differ between the items of a loop (or depends on a
+    /// random draw or memory that the body may write).
+    pub fn varies_per_item(&self) -> bool {
+        match self {
+            Expr::Load(_) | Expr::Index | Expr::Table(_) | Expr::Rand(_) | Expr::Randn(_) | Expr::Temp(_) => true,
+            _ => self.children().iter().any(|c| c.varies_per_item()),
+        }
+    }
+}
+
+/// A statement.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Stmt {
+    /// Assigns a temporary (once).
+    Let(TempId, Expr),
+    /// Writes a state variable of the current item (index 0 for `scalar` variables).
+    Store(VarId, Expr),
+    /// Runs statements if the condition holds.
+    If(Expr, Vec<Stmt>),
+    /// Appends the current item's index to the spike list.
+    EmitSpike,
+}
+
+/// What a kernel loops over.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Loop {
+    /// Every neuron of the population (`KernelArgs::n` of them).
+    Neurons,
+    /// Every index in the population's spike list (`KernelArgs::n` of them).
+    Spikes,
+    /// The body runs once, with index 0.
+    Once,
+}
+
+/// What a kernel is for: decides when the runtime calls it.
+#[derive(Clone, Debug, PartialEq)]
+pub enum KernelKind {
+    /// Initial values, once before the first step.
+    Init,
+    /// Periodic code at the start of a step: every `period` steps from step 0.
+    Periodic {
+        /// Steps between calls.
+        period: u64,
+    },
+    /// Integration of the differential equations.
+    StateUpdate,
+    /// The spike condition; fills the spike list.
+    Threshold,
+    /// After-spike statements, over the spike list.
+    Reset,
+}
+
+/// One compiled function.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Kernel {
+    /// A unique name (`S_state_update`).
+    pub name: String,
+    /// When it runs.
+    pub kind: KernelKind,
+    /// The population it belongs to (index into `Layout::populations`).
+    pub population: usize,
+    /// What it loops over.
+    pub looping: Loop,
+    /// Runs once per call, before the loop.
+    pub scalar: Vec<Stmt>,
+    /// Runs per item.
+    pub body: Vec<Stmt>,
+    /// Types of the temporaries.
+    pub temps: Vec<Ty>,
+    /// For a state update: the integration method used (`auto` resolved).
+    pub method: Option<crate::model::Method>,
+}
+
+/// A population's place in the state: a group, or the shared block (size 1).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Population {
+    /// The group's name, or `shared`.
+    pub name: String,
+    /// Number of neurons.
+    pub size: u32,
+    /// Its variables (global ids).
+    pub vars: Vec<VarId>,
+    /// Whether its neurons can spike (it has a threshold).
+    pub spiking: bool,
+}
+
+/// A state variable.
+#[derive(Clone, Debug, PartialEq)]
+pub struct VarInfo {
+    /// Its name.
+    pub name: String,
+    /// Its population.
+    pub population: usize,
+    /// Its value before `init` runs.
+    pub default: f64,
+    /// Its dimension (for monitors and output files).
+    pub dim: crate::units::Dimension,
+    /// Whether it holds booleans (as 0.0/1.0).
+    pub boolean: bool,
+    /// One value for the whole population (`(shared)`, or the shared block): its array
+    /// has one element and every item reads and writes index 0.
+    pub scalar: bool,
+}
+
+/// A run-time parameter (a model constant).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ParamInfo {
+    /// Its name.
+    pub name: String,
+    /// Its value in SI units.
+    pub value: f64,
+}
+
+/// Where everything lives.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Layout {
+    /// Populations: the groups in model order, then `shared`.
+    pub populations: Vec<Population>,
+    /// Every state variable.
+    pub vars: Vec<VarInfo>,
+    /// Run-time parameters, indexed like `Model::constants`.
+    pub params: Vec<ParamInfo>,
+}
+
+impl Layout {
+    /// The global id of a population's variable by name.
+    pub fn var(&self, population: usize, name: &str) -> Option<VarId> {
+        self.populations.get(population)?.vars.iter().copied().find(|&v| self.vars[v].name == name)
+    }
+
+    /// A population by name.
+    pub fn population(&self, name: &str) -> Option<usize> {
+        self.populations.iter().position(|p| p.name == name)
+    }
+}
+
+/// A lowered model: layout and kernels.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Module {
+    /// The state layout and parameters.
+    pub layout: Layout,
+    /// The kernels, in schedule order within each kind.
+    pub kernels: Vec<Kernel>,
+    /// Per-neuron value tables (`Expr::Table`).
+    pub tables: Vec<Vec<f64>>,
+    /// The time step.
+    pub dt: f64,
+}

@@ -1,0 +1,348 @@
+//! IR passes: constant folding, hoisting of loop-invariant values into the scalar
+//! block, and common-subexpression elimination. None of them changes a result's
+//! bits: folding evaluates exactly the operations the kernel would (with the same
+//! `abi` functions), and no pass reassociates or rewrites arithmetic.
+
+use super::{Expr, Kernel, MathFn, Op1, Op2, Stmt};
+use std::collections::BTreeMap;
+
+/// Runs every pass on a kernel.
+pub(super) fn optimize(kernel: &mut Kernel) {
+    for s in kernel.scalar.iter_mut().chain(kernel.body.iter_mut()) {
+        fold_stmt(s);
+    }
+    let mut next = next_temp(kernel);
+    hoist(kernel, &mut next);
+    cse(&mut kernel.body, &mut next);
+    kernel.temps = temp_types(kernel, next);
+}
+
+/// The type of every temporary, from its `Let`.
+fn temp_types(kernel: &Kernel, n: usize) -> Vec<super::Ty> {
+    fn walk(stmts: &[Stmt], temps: &mut Vec<super::Ty>) {
+        for s in stmts {
+            match s {
+                Stmt::Let(t, e) => temps[*t] = e.ty(temps),
+                Stmt::If(_, body) => walk(body, temps),
+                _ => {}
+            }
+        }
+    }
+    let mut temps = vec![super::Ty::F64; n];
+    walk(&kernel.scalar, &mut temps);
+    walk(&kernel.body, &mut temps);
+    temps
+}
+
+fn next_temp(kernel: &Kernel) -> usize {
+    fn walk(stmts: &[Stmt], max: &mut usize) {
+        for s in stmts {
+            match s {
+                Stmt::Let(t, _) => *max = (*max).max(t + 1),
+                Stmt::If(_, body) => walk(body, max),
+                _ => {}
+            }
+        }
+    }
+    let mut max = 0;
+    walk(&kernel.scalar, &mut max);
+    walk(&kernel.body, &mut max);
+    max
+}
+
+// ---------------------------------------------------------------- folding
+
+fn fold_stmt(s: &mut Stmt) {
+    match s {
+        Stmt::Let(_, e) | Stmt::Store(_, e) => fold(e),
+        Stmt::If(c, body) => {
+            fold(c);
+            body.iter_mut().for_each(fold_stmt);
+        }
+        Stmt::EmitSpike => {}
+    }
+}
+
+/// Folds operations whose operands are all constants.
+pub(super) fn fold(e: &mut Expr) {
+    match e {
+        Expr::Unary(_, a) => fold(a),
+        Expr::Binary(_, a, b) => {
+            fold(a);
+            fold(b);
+        }
+        Expr::Call(_, args) => args.iter_mut().for_each(fold),
+        Expr::Select(c, a, b) => {
+            fold(c);
+            fold(a);
+            fold(b);
+        }
+        _ => return,
+    }
+    if let Some(value) = evaluate(e) {
+        *e = value;
+    }
+}
+
+fn evaluate(e: &Expr) -> Option<Expr> {
+    let f = |x: &Expr| if let Expr::F64(v) = x { Some(*v) } else { None };
+    let b = |x: &Expr| if let Expr::Bool(v) = x { Some(*v) } else { None };
+    Some(match e {
+        Expr::Unary(op, a) => match op {
+            Op1::Not => Expr::Bool(!b(a)?),
+            Op1::BoolToF64 => Expr::F64(if b(a)? { 1.0 } else { 0.0 }),
+            Op1::Neg => Expr::F64(-f(a)?),
+            Op1::Abs => Expr::F64(f(a)?.abs()),
+            Op1::Floor => Expr::F64(f(a)?.floor()),
+            Op1::Ceil => Expr::F64(f(a)?.ceil()),
+            Op1::Trunc => Expr::F64(f(a)?.trunc()),
+            Op1::Sqrt => Expr::F64(f(a)?.sqrt()),
+        },
+        Expr::Binary(op, a, c) => match op {
+            Op2::And => Expr::Bool(b(a)? && b(c)?),
+            Op2::Or => Expr::Bool(b(a)? || b(c)?),
+            Op2::Eq if b(a).is_some() => Expr::Bool(b(a)? == b(c)?),
+            Op2::Ne if b(a).is_some() => Expr::Bool(b(a)? != b(c)?),
+            _ => {
+                let (x, y) = (f(a)?, f(c)?);
+                match op {
+                    Op2::Add => Expr::F64(x + y),
+                    Op2::Sub => Expr::F64(x - y),
+                    Op2::Mul => Expr::F64(x * y),
+                    Op2::Div => Expr::F64(x / y),
+                    Op2::Lt => Expr::Bool(x < y),
+                    Op2::Le => Expr::Bool(x <= y),
+                    Op2::Gt => Expr::Bool(x > y),
+                    Op2::Ge => Expr::Bool(x >= y),
+                    Op2::Eq => Expr::Bool(x == y),
+                    Op2::Ne => Expr::Bool(x != y),
+                    Op2::Min => Expr::F64(if x < y { x } else { y }),
+                    Op2::Max => Expr::F64(if x > y { x } else { y }),
+                    Op2::And | Op2::Or => return None,
+                }
+            }
+        },
+        Expr::Call(m, args) => {
+            let values: Vec<f64> = args.iter().map(f).collect::<Option<_>>()?;
+            if values.len() != m.arity() {
+                return None;
+            }
+            Expr::F64(MathFn::eval(*m, &values))
+        }
+        Expr::Select(c, a, d) => {
+            if b(c)? {
+                (**a).clone()
+            } else {
+                (**d).clone()
+            }
+        }
+        _ => return None,
+    })
+}
+
+// ---------------------------------------------------------------- hoisting
+
+/// Whether the value is the same for every item of the loop: no state, no index,
+/// no table, no random number, and only scalar temporaries.
+fn invariant(e: &Expr, scalar_temps: &[usize]) -> bool {
+    match e {
+        Expr::Load(_) | Expr::Index | Expr::Table(_) | Expr::Rand(_) | Expr::Randn(_) => false,
+        Expr::Temp(t) => scalar_temps.contains(t),
+        _ => e.children().iter().all(|c| invariant(c, scalar_temps)),
+    }
+}
+
+/// Whether computing it once saves anything (not a leaf).
+fn worth_a_temp(e: &Expr) -> bool {
+    matches!(e, Expr::Unary(..) | Expr::Binary(..) | Expr::Call(..) | Expr::Select(..))
+}
+
+/// Moves loop-invariant values into the scalar block: whole `Let`s, and the largest
+/// invariant parts of other expressions.
+fn hoist(kernel: &mut Kernel, next: &mut usize) {
+    let mut scalar_temps: Vec<usize> =
+        kernel.scalar.iter().filter_map(|s| if let Stmt::Let(t, _) = s { Some(*t) } else { None }).collect();
+    let mut hoisted: BTreeMap<String, usize> = BTreeMap::new();
+    let mut body = Vec::with_capacity(kernel.body.len());
+    for mut s in std::mem::take(&mut kernel.body) {
+        if let Stmt::Let(t, e) = &s
+            && invariant(e, &scalar_temps)
+        {
+            scalar_temps.push(*t);
+            kernel.scalar.push(s);
+            continue;
+        }
+        extract_invariant(&mut s, &mut kernel.scalar, &mut scalar_temps, &mut hoisted, next);
+        body.push(s);
+    }
+    kernel.body = body;
+}
+
+fn extract_invariant(
+    s: &mut Stmt,
+    scalar: &mut Vec<Stmt>,
+    scalar_temps: &mut Vec<usize>,
+    hoisted: &mut BTreeMap<String, usize>,
+    next: &mut usize,
+) {
+    match s {
+        Stmt::Let(_, e) | Stmt::Store(_, e) => extract_expr(e, scalar, scalar_temps, hoisted, next),
+        Stmt::If(c, body) => {
+            extract_expr(c, scalar, scalar_temps, hoisted, next);
+            for s in body {
+                extract_invariant(s, scalar, scalar_temps, hoisted, next);
+            }
+        }
+        Stmt::EmitSpike => {}
+    }
+}
+
+fn extract_expr(
+    e: &mut Expr,
+    scalar: &mut Vec<Stmt>,
+    scalar_temps: &mut Vec<usize>,
+    hoisted: &mut BTreeMap<String, usize>,
+    next: &mut usize,
+) {
+    if worth_a_temp(e) && invariant(e, scalar_temps) {
+        let key = format!("{e:?}");
+        let t = *hoisted.entry(key).or_insert_with(|| {
+            let t = *next;
+            *next += 1;
+            scalar.push(Stmt::Let(t, e.clone()));
+            scalar_temps.push(t);
+            t
+        });
+        *e = Expr::Temp(t);
+        return;
+    }
+    match e {
+        Expr::Unary(_, a) => extract_expr(a, scalar, scalar_temps, hoisted, next),
+        Expr::Binary(_, a, b) => {
+            extract_expr(a, scalar, scalar_temps, hoisted, next);
+            extract_expr(b, scalar, scalar_temps, hoisted, next);
+        }
+        Expr::Call(_, args) => args.iter_mut().for_each(|a| extract_expr(a, scalar, scalar_temps, hoisted, next)),
+        Expr::Select(c, a, b) => {
+            extract_expr(c, scalar, scalar_temps, hoisted, next);
+            extract_expr(a, scalar, scalar_temps, hoisted, next);
+            extract_expr(b, scalar, scalar_temps, hoisted, next);
+        }
+        _ => {}
+    }
+}
+
+// ---------------------------------------------------------------- common subexpressions
+
+/// A key for a subtree that distinguishes loads of a variable across stores to it.
+fn key(e: &Expr, versions: &BTreeMap<usize, usize>) -> String {
+    match e {
+        Expr::Load(v) => format!("Load({v}@{})", versions.get(v).copied().unwrap_or(0)),
+        Expr::Unary(op, a) => format!("{op:?}({})", key(a, versions)),
+        Expr::Binary(op, a, b) => format!("{op:?}({},{})", key(a, versions), key(b, versions)),
+        Expr::Call(m, args) => {
+            format!("{m:?}({})", args.iter().map(|a| key(a, versions)).collect::<Vec<_>>().join(","))
+        }
+        Expr::Select(c, a, b) => format!("Select({},{},{})", key(c, versions), key(a, versions), key(b, versions)),
+        other => format!("{other:?}"),
+    }
+}
+
+fn count(e: &Expr, versions: &BTreeMap<usize, usize>, counts: &mut BTreeMap<String, usize>) {
+    if worth_a_temp(e) {
+        *counts.entry(key(e, versions)).or_default() += 1;
+    }
+    for c in e.children() {
+        count(c, versions, counts);
+    }
+}
+
+/// Replaces repeated subtrees of the body's top-level statements by temporaries,
+/// computed once before their first use.
+fn cse(body: &mut Vec<Stmt>, next: &mut usize) {
+    // Pass 1: how often each (versioned) subtree occurs.
+    let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+    let mut versions: BTreeMap<usize, usize> = BTreeMap::new();
+    for s in body.iter() {
+        match s {
+            Stmt::Let(_, e) => count(e, &versions, &mut counts),
+            Stmt::Store(v, e) => {
+                count(e, &versions, &mut counts);
+                *versions.entry(*v).or_default() += 1;
+            }
+            Stmt::If(c, _) => {
+                count(c, &versions, &mut counts);
+                // Stores inside the branch make every later load unknown.
+                bump_all_stored(s, &mut versions);
+            }
+            Stmt::EmitSpike => {}
+        }
+    }
+    // Pass 2: materialize the repeated ones before their first use.
+    let mut versions: BTreeMap<usize, usize> = BTreeMap::new();
+    let mut made: BTreeMap<String, usize> = BTreeMap::new();
+    let mut out = Vec::with_capacity(body.len());
+    for mut s in std::mem::take(body) {
+        let mut lets = Vec::new();
+        match &mut s {
+            Stmt::Let(_, e) | Stmt::Store(_, e) => replace(e, &versions, &counts, &mut made, &mut lets, next),
+            Stmt::If(c, _) => replace(c, &versions, &counts, &mut made, &mut lets, next),
+            Stmt::EmitSpike => {}
+        }
+        out.extend(lets);
+        match &s {
+            Stmt::Store(v, _) => *versions.entry(*v).or_default() += 1,
+            Stmt::If(..) => bump_all_stored(&s, &mut versions),
+            _ => {}
+        }
+        out.push(s);
+    }
+    *body = out;
+}
+
+fn bump_all_stored(s: &Stmt, versions: &mut BTreeMap<usize, usize>) {
+    match s {
+        Stmt::Store(v, _) => *versions.entry(*v).or_default() += 1,
+        Stmt::If(_, body) => body.iter().for_each(|s| bump_all_stored(s, versions)),
+        _ => {}
+    }
+}
+
+fn replace(
+    e: &mut Expr,
+    versions: &BTreeMap<usize, usize>,
+    counts: &BTreeMap<String, usize>,
+    made: &mut BTreeMap<String, usize>,
+    lets: &mut Vec<Stmt>,
+    next: &mut usize,
+) {
+    if !worth_a_temp(e) {
+        return;
+    }
+    let k = key(e, versions);
+    if let Some(&t) = made.get(&k) {
+        *e = Expr::Temp(t);
+        return;
+    }
+    // Inner subtrees first, so that a temporary's value uses earlier temporaries.
+    match e {
+        Expr::Unary(_, a) => replace(a, versions, counts, made, lets, next),
+        Expr::Binary(_, a, b) => {
+            replace(a, versions, counts, made, lets, next);
+            replace(b, versions, counts, made, lets, next);
+        }
+        Expr::Call(_, args) => args.iter_mut().for_each(|a| replace(a, versions, counts, made, lets, next)),
+        Expr::Select(c, a, b) => {
+            replace(c, versions, counts, made, lets, next);
+            replace(a, versions, counts, made, lets, next);
+            replace(b, versions, counts, made, lets, next);
+        }
+        _ => {}
+    }
+    if counts.get(&k).copied().unwrap_or(0) >= 2 {
+        let t = *next;
+        *next += 1;
+        lets.push(Stmt::Let(t, std::mem::replace(e, Expr::Temp(t))));
+        made.insert(k, t);
+    }
+}
