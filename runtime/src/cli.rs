@@ -32,6 +32,29 @@ enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// Run a model with the JIT and write its monitors' data to a folder.
+    Run {
+        /// The model file.
+        file: PathBuf,
+        /// Number of steps (default: the model's `steps` or `duration`).
+        #[arg(long, conflicts_with = "duration")]
+        steps: Option<u64>,
+        /// Model time to run, with a unit: `1s`, `200 ms`.
+        #[arg(long)]
+        duration: Option<String>,
+        /// Seed of the random numbers (default: the model's `seed`, else 0).
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Give a constant another value: `--set tau_m=10ms` (repeatable).
+        #[arg(long = "set", value_name = "NAME=VALUE")]
+        sets: Vec<String>,
+        /// Output folder (default: `runs/<model name>`); replaced if it holds an earlier run.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// No progress bar and no summary line.
+        #[arg(long, short)]
+        quiet: bool,
+    },
     /// Print a compiled form of a model: the kernel IR (`--ir`) or Cranelift's functions (`--clif`).
     Emit {
         /// Print the kernel IR.
@@ -57,7 +80,194 @@ pub fn main() -> ExitCode {
     match cli.command {
         Command::Check { dump, files } => check(&files, dump),
         Command::Emit { ir, clif, file } => emit(&file, ir || !clif, clif),
+        Command::Run { file, steps, duration, seed, sets, out, quiet } => {
+            let options = RunOptions { steps, duration, seed, sets, out, quiet };
+            crate::cli::run(&file, &options).err().unwrap_or(ExitCode::SUCCESS)
+        }
     }
+}
+
+/// What `snnc run` was asked to do.
+struct RunOptions {
+    steps: Option<u64>,
+    duration: Option<String>,
+    seed: Option<u64>,
+    sets: Vec<String>,
+    out: Option<PathBuf>,
+    quiet: bool,
+}
+
+fn usage_error(message: impl std::fmt::Display) -> ExitCode {
+    eprintln!("error: {message}");
+    ExitCode::from(EXIT_USAGE)
+}
+
+/// 64-bit FNV-1a of the model text (identifies the model in `run.json`).
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3))
+}
+
+fn run(path: &std::path::Path, options: &RunOptions) -> Result<(), ExitCode> {
+    use snnc_compiler::model::RunLength;
+    let name = path.display().to_string();
+    let source = std::fs::read_to_string(path).map_err(|e| usage_error(format!("cannot read `{name}`: {e}")))?;
+    let mut overrides = Vec::new();
+    for set in &options.sets {
+        let (key, text) = set
+            .split_once('=')
+            .ok_or_else(|| usage_error(format!("`--set {set}`: expected NAME=VALUE, e.g. `--set tau_m=10ms`")))?;
+        let (value, dim) =
+            snnc_compiler::eval_quantity(text.trim()).map_err(|e| usage_error(format!("`--set {set}`: {e}")))?;
+        overrides.push(snnc_compiler::Override {
+            name: key.trim().to_string(),
+            value,
+            dim,
+            text: text.trim().to_string(),
+        });
+    }
+    let (model, diagnostics) = snnc_compiler::check_with(&source, &overrides);
+    emit_to_stderr(&diagnostics, &name, &source);
+    let model = model.ok_or(ExitCode::from(EXIT_MODEL_ERROR))?;
+    for o in &overrides {
+        if model.constant(&o.name).is_none() {
+            let names: Vec<&str> = model.constants.iter().map(|c| c.name.as_str()).collect();
+            return Err(usage_error(format!(
+                "`--set {}`: the model has no constant `{}` (constants: {})",
+                o.name,
+                o.name,
+                names.join(", ")
+            )));
+        }
+    }
+    let steps = match (options.steps, &options.duration, model.run_length) {
+        (Some(n), _, _) => n,
+        (None, Some(text), _) => {
+            let (value, dim) =
+                snnc_compiler::eval_quantity(text).map_err(|e| usage_error(format!("`--duration {text}`: {e}")))?;
+            if dim != snnc_compiler::units::Dimension::TIME || value < 0.0 {
+                return Err(usage_error(format!("`--duration {text}`: expected a duration, e.g. `--duration 1s`")));
+            }
+            (value / model.dt).round() as u64
+        }
+        (None, None, Some(RunLength::Steps(n))) => n,
+        (None, None, Some(RunLength::Duration(t))) => (t / model.dt).round() as u64,
+        (None, None, None) => {
+            return Err(usage_error(
+                "the model gives no run length: add `duration = ...` to it, or give `--steps N` or `--duration 1s`",
+            ));
+        }
+    };
+    let seed = options.seed.or(model.seed).unwrap_or(0);
+    let out = options.out.clone().unwrap_or_else(|| {
+        let stem = path.file_stem().map_or("run".into(), |s| s.to_string_lossy().into_owned());
+        PathBuf::from("runs").join(stem)
+    });
+    // Never replace a folder that is not an earlier run.
+    if out.is_dir() && !out.join("run.json").exists() && std::fs::read_dir(&out).is_ok_and(|mut d| d.next().is_some()) {
+        return Err(usage_error(format!(
+            "`{}` exists and is not an snnc run folder (no run.json): choose another `--out`",
+            out.display()
+        )));
+    }
+    let dir = crate::output::RunDir::create(&out).map_err(usage_error)?;
+
+    let module = lower(path, &source, &model)?;
+    let started = std::time::Instant::now();
+    let kernels = snnc_compiler::backends::cranelift::compile(&module, Default::default()).map_err(|e| {
+        eprintln!("error: {e}");
+        ExitCode::from(EXIT_MODEL_ERROR)
+    })?;
+    let compile_seconds = started.elapsed().as_secs_f64();
+    let dt = module.dt;
+    let mut monitors = crate::Monitors::new(&model, &module, steps).map_err(|e| {
+        eprintln!("error: {e}");
+        ExitCode::from(EXIT_MODEL_ERROR)
+    })?;
+    let mut sim = crate::Simulation::new(module, Box::new(kernels), seed).map_err(|e| {
+        eprintln!("error: {e}");
+        ExitCode::from(EXIT_MODEL_ERROR)
+    })?;
+
+    let bar = progress_bar(steps, options.quiet);
+    let run_started = std::time::Instant::now();
+    let chunk = 1000u64;
+    let mut done = 0u64;
+    while done < steps {
+        let n = chunk.min(steps - done);
+        for _ in 0..n {
+            sim.step(&mut monitors);
+        }
+        done += n;
+        if let Some(bar) = &bar {
+            if run_started.elapsed().as_secs_f64() > 1.0 && bar.is_hidden() {
+                bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+            }
+            bar.set_position(done);
+        }
+    }
+    let run_seconds = run_started.elapsed().as_secs_f64();
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+
+    let layout = &sim.module().layout;
+    let totals = monitors.spike_totals().to_vec();
+    let model_time = steps as f64 * dt;
+    let rates: Vec<(String, f64)> = layout
+        .populations
+        .iter()
+        .zip(&totals)
+        .filter(|(p, _)| p.spiking)
+        .map(|(p, &n)| {
+            (p.name.clone(), if model_time > 0.0 { n as f64 / (f64::from(p.size) * model_time) } else { 0.0 })
+        })
+        .collect();
+    let steps_per_second = if run_seconds > 0.0 { steps as f64 / run_seconds } else { 0.0 };
+    let info = serde_json::json!({
+        "model": name,
+        "model_fnv1a64": format!("{:016x}", fnv1a(source.as_bytes())),
+        "constants": model.constants.iter().map(|c| (c.name.clone(), serde_json::json!(c.value))).collect::<serde_json::Map<_, _>>(),
+        "overrides": options.sets,
+        "seed": seed,
+        "steps": steps,
+        "dt": dt,
+        "backend": "jit",
+        "snnc_version": env!("CARGO_PKG_VERSION"),
+        "compile_seconds": compile_seconds,
+        "run_seconds": run_seconds,
+        "steps_per_second": steps_per_second,
+        "spikes": layout.populations.iter().zip(&totals).filter(|(p, _)| p.spiking).map(|(p, n)| (p.name.clone(), serde_json::json!(n))).collect::<serde_json::Map<_, _>>(),
+        "mean_rate_hz": rates.iter().map(|(n, r)| (n.clone(), serde_json::json!(r))).collect::<serde_json::Map<_, _>>(),
+    });
+    let written = monitors
+        .write(&dir, dt)
+        .and_then(|()| dir.write_json("run.json", &info))
+        .and_then(|()| dir.commit())
+        .map_err(usage_error)?;
+    if !options.quiet {
+        let total: u64 = totals.iter().sum();
+        let rate_text: Vec<String> = rates.iter().map(|(n, r)| format!("{n} {r:.2} Hz")).collect();
+        eprintln!(
+            "{steps} steps, {total} spikes ({}), {:.0} steps/s, compiled in {:.1} ms -> {}",
+            if rate_text.is_empty() { "no spiking groups".to_string() } else { rate_text.join(", ") },
+            steps_per_second,
+            compile_seconds * 1e3,
+            written.display()
+        );
+    }
+    Ok(())
+}
+
+/// A progress bar on a terminal, shown once the run has taken a second.
+fn progress_bar(steps: u64, quiet: bool) -> Option<indicatif::ProgressBar> {
+    if quiet || !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        return None;
+    }
+    let bar = indicatif::ProgressBar::with_draw_target(Some(steps), indicatif::ProgressDrawTarget::hidden());
+    if let Ok(style) = indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} steps, {per_sec}, eta {eta}") {
+        bar.set_style(style);
+    }
+    Some(bar)
 }
 
 /// Reads and checks a model, printing diagnostics; `Err` carries the exit status.

@@ -164,7 +164,7 @@ fn linear(e: &Expr, symbol: &dyn Fn(&Expr) -> Option<usize>, n: usize) -> Option
     // `factor * x`, avoiding multiplications by one.
     let scale = |x: Option<Expr>, factor: &Expr, left: bool| {
         x.map(|x| match (x, left) {
-            (Expr::F64(one), _) if one == 1.0 => factor.clone(),
+            (Expr::F64(1.0), _) => factor.clone(),
             (x, true) => mul(factor.clone(), x),
             (x, false) => mul(x, factor.clone()),
         })
@@ -201,7 +201,7 @@ fn linear(e: &Expr, symbol: &dyn Fn(&Expr) -> Option<usize>, n: usize) -> Option
         Expr::Binary(Op2::Div, a, b) if !has_symbol(b) => {
             let a = linear(a, symbol, n)?;
             let over = |x: Expr| match x {
-                Expr::F64(one) if one == 1.0 => div(Expr::F64(1.0), (**b).clone()),
+                Expr::F64(1.0) => div(Expr::F64(1.0), (**b).clone()),
                 x => div(x, (**b).clone()),
             };
             Some(Linear {
@@ -217,10 +217,10 @@ fn linear(e: &Expr, symbol: &dyn Fn(&Expr) -> Option<usize>, n: usize) -> Option
 fn noise_streams(f: &[Expr]) -> Vec<u32> {
     let mut streams = Vec::new();
     fn walk(e: &Expr, out: &mut Vec<u32>) {
-        if let Expr::Randn(s) = e {
-            if !out.contains(s) {
-                out.push(*s);
-            }
+        if let Expr::Randn(s) = e
+            && !out.contains(s)
+        {
+            out.push(*s);
         }
         for c in e.children() {
             walk(c, out);

@@ -225,6 +225,26 @@ impl<'m> Lowering<'m> {
             self.push(kernel);
         }
 
+        // Subexpressions, computed into their arrays when a monitor records them.
+        let subexpressions: Vec<usize> = neuron
+            .dynamics
+            .variables
+            .iter()
+            .enumerate()
+            .filter(|(_, v)| matches!(v.kind, VarKind::Subexpression(_)) && !v.flags.constant_over_dt)
+            .map(|(k, _)| k)
+            .collect();
+        if !subexpressions.is_empty() {
+            let mut kernel =
+                KernelBuilder::new(format!("{name}_observe"), KernelKind::Observe, population, Loop::Neurons);
+            for k in subexpressions {
+                let value = scope.load(self, VarRef::Local(k));
+                let value = if self.layout.vars[local[k]].boolean { Expr::un(Op1::BoolToF64, value) } else { value };
+                kernel.body.push(Stmt::Store(local[k], value));
+            }
+            self.push(kernel);
+        }
+
         // Reset.
         if !neuron.reset.is_empty() {
             let mut kernel = KernelBuilder::new(format!("{name}_reset"), KernelKind::Reset, population, Loop::Spikes);

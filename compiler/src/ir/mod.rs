@@ -319,6 +319,9 @@ pub enum KernelKind {
     Threshold,
     /// After-spike statements, over the spike list.
     Reset,
+    /// Computes the population's subexpressions into their arrays, for monitors
+    /// (called just before they record).
+    Observe,
 }
 
 /// One compiled function.

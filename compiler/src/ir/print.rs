@@ -104,6 +104,7 @@ impl Names<'_> {
             },
             KernelKind::Threshold => "threshold".to_string(),
             KernelKind::Reset => "reset".to_string(),
+            KernelKind::Observe => "observe subexpressions".to_string(),
         };
         let looping = match k.looping {
             Loop::Neurons => "for i in neurons",

@@ -29,8 +29,13 @@ pub const DEFAULT_DT: f64 = 1e-4;
 /// Checks a parsed file. Returns the model when there are no errors, and every
 /// diagnostic (errors and warnings) in source order.
 pub fn check(file: &ast::File) -> (Option<Model>, Vec<Diagnostic>) {
+    check_with(file, &[])
+}
+
+/// `check` with constants overridden (see `crate::check_with`).
+pub fn check_with(file: &ast::File, overrides: &[crate::Override]) -> (Option<Model>, Vec<Diagnostic>) {
     let mut diags = Diagnostics::default();
-    let constants = constants(file, &mut diags);
+    let constants = constants(file, overrides, &mut diags);
     let settings = settings(file, &constants, &mut diags);
     check_top_names(file, &mut diags);
 
@@ -103,7 +108,7 @@ fn check_top_names(file: &ast::File, diags: &mut Diagnostics) {
 }
 
 /// `const` definitions, in order; each may use the ones before it.
-fn constants(file: &ast::File, diags: &mut Diagnostics) -> Vec<Constant> {
+fn constants(file: &ast::File, overrides: &[crate::Override], diags: &mut Diagnostics) -> Vec<Constant> {
     let defs: Vec<&ast::ConstDef> =
         file.items.iter().filter_map(|i| if let Item::Const(d) = i { Some(d) } else { None }).collect();
     let names: Vec<String> = defs.iter().map(|d| d.name.name.clone()).collect();
@@ -118,7 +123,26 @@ fn constants(file: &ast::File, diags: &mut Diagnostics) -> Vec<Constant> {
             );
             continue;
         }
-        let value = constant_value(def, &constants, &names[k + 1..], diags);
+        let mut value = constant_value(def, &constants, &names[k + 1..], diags);
+        if let (Some((_, dim)), Some(o)) = (value, overrides.iter().find(|o| o.name == *name)) {
+            value = if o.dim == dim {
+                Some((o.value, dim))
+            } else {
+                diags.push(
+                    Diagnostic::error(
+                        "E0420",
+                        def.name.span,
+                        format!(
+                            "`--set {name}={}`: `{name}` has unit `{dim}`, the value given has unit `{}`",
+                            o.text, o.dim
+                        ),
+                    )
+                    .with_label_message(format!("`{name}` is defined here"))
+                    .with_note(format!("give a value in `{dim}`")),
+                );
+                None
+            };
+        }
         let mut constant = Constant::new(name.clone(), f64::NAN, Dimension::ONE, def.name.span);
         match value {
             Some((value, dim)) => (constant.value, constant.dim) = (value, dim),

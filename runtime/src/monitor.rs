@@ -1,0 +1,210 @@
+//! Monitors: every spike, sampled state variables, population rates; and their
+//! output files (`spikes.npz`, `state.npz`, `rates.npz`).
+//!
+//! State is recorded at the start of a step (Brian2's `start` slot): the sample at
+//! step k is the state before step k's update. Buffers are sized up front where the
+//! run length says how much will be recorded; spikes grow by doubling.
+
+use crate::output::{Array, OutputError, RunDir};
+use crate::sim::Simulation;
+use snnc_compiler::ir::{KernelKind, Module, VarId};
+use snnc_compiler::model::{Model, MonitorKind, Object, Period};
+
+/// Spikes of one population.
+#[derive(Debug)]
+struct SpikeRecorder {
+    population: usize,
+    name: String,
+    steps: Vec<i64>,
+    indices: Vec<u32>,
+}
+
+/// One sampled variable.
+#[derive(Debug)]
+struct StateRecorder {
+    var: VarId,
+    key: String,
+    indices: Vec<u32>,
+    every: u64,
+    steps: Vec<i64>,
+    /// Row-major: one row of `indices.len()` values per sample.
+    values: Vec<f64>,
+}
+
+/// Spike counts of one population, per step.
+#[derive(Debug)]
+struct RateRecorder {
+    population: usize,
+    name: String,
+    size: u32,
+    counts: Vec<u32>,
+}
+
+/// All monitors of a run.
+#[derive(Debug, Default)]
+pub struct Monitors {
+    spikes: Vec<SpikeRecorder>,
+    states: Vec<StateRecorder>,
+    rates: Vec<RateRecorder>,
+    /// Populations whose subexpressions must be computed before recording.
+    observe: Vec<usize>,
+    /// Spikes per population over the whole run (for the summary).
+    totals: Vec<u64>,
+}
+
+impl Monitors {
+    /// The monitors a model declares, sized for `steps` steps.
+    pub fn new(model: &Model, module: &Module, steps: u64) -> Result<Monitors, String> {
+        let layout = &module.layout;
+        let mut monitors = Monitors { totals: vec![0; layout.populations.len()], ..Monitors::default() };
+        let shared = layout.population("shared");
+        for m in &model.monitors {
+            let every = match &m.every {
+                None => 1,
+                Some(Period::Steps(n)) => *n,
+                // Whole steps, at least one.
+                Some(Period::Time(t)) => ((t / model.dt).round() as u64).max(1),
+            };
+            for target in &m.targets {
+                let population = match target.object {
+                    Object::Group(g) => g,
+                    Object::Shared => shared.ok_or("the model has no shared variables")?,
+                    Object::Pathway(_) => {
+                        return Err("monitors of pathways need synapses, which are not implemented yet".into());
+                    }
+                };
+                let pop = &layout.populations[population];
+                match m.kind {
+                    MonitorKind::Spikes => monitors.spikes.push(SpikeRecorder {
+                        population,
+                        name: pop.name.clone(),
+                        steps: Vec::new(),
+                        indices: Vec::new(),
+                    }),
+                    MonitorKind::Rate => monitors.rates.push(RateRecorder {
+                        population,
+                        name: pop.name.clone(),
+                        size: pop.size,
+                        counts: Vec::with_capacity(steps as usize),
+                    }),
+                    MonitorKind::State => {
+                        let k = target.var.ok_or("a state monitor needs a variable")?;
+                        let var = *pop.vars.get(k).ok_or("unknown monitored variable")?;
+                        let info = &layout.vars[var];
+                        let size = if info.scalar { 1 } else { pop.size };
+                        let indices: Vec<u32> = match &target.indices {
+                            None => (0..size).collect(),
+                            Some(ranges) => ranges.iter().flat_map(|&(a, b)| a..b.min(size)).collect(),
+                        };
+                        let samples = steps.div_ceil(every) as usize;
+                        if module.kernels.iter().any(|k| k.kind == KernelKind::Observe && k.population == population)
+                            && !monitors.observe.contains(&population)
+                        {
+                            monitors.observe.push(population);
+                        }
+                        monitors.states.push(StateRecorder {
+                            var,
+                            key: format!("{}.{}", pop.name, info.name),
+                            every,
+                            steps: Vec::with_capacity(samples),
+                            values: Vec::with_capacity(samples * indices.len()),
+                            indices,
+                        });
+                    }
+                    MonitorKind::Weights => {
+                        return Err("weight monitors need synapses, which are not implemented yet".into());
+                    }
+                }
+            }
+        }
+        Ok(monitors)
+    }
+
+    /// Records the state monitors due at the simulation's current step.
+    pub fn record_state(&mut self, sim: &mut Simulation) {
+        let step = sim.step_number();
+        if !self.states.iter().any(|s| step.is_multiple_of(s.every)) {
+            return;
+        }
+        for &population in &self.observe {
+            sim.observe(population);
+        }
+        for s in &mut self.states {
+            if !step.is_multiple_of(s.every) {
+                continue;
+            }
+            let values = sim.values(s.var);
+            s.steps.push(step as i64);
+            if values.len() == 1 {
+                s.values.extend(s.indices.iter().map(|_| values[0]));
+            } else {
+                s.values.extend(s.indices.iter().map(|&i| values[i as usize]));
+            }
+        }
+    }
+
+    /// Records the spikes of the step that just crossed thresholds.
+    pub fn record_spikes(&mut self, sim: &Simulation) {
+        let step = sim.step_number() as i64;
+        for (population, total) in self.totals.iter_mut().enumerate() {
+            *total += sim.last_spikes(population).len() as u64;
+        }
+        for s in &mut self.spikes {
+            let spikes = sim.last_spikes(s.population);
+            s.steps.extend(std::iter::repeat_n(step, spikes.len()));
+            s.indices.extend_from_slice(spikes);
+        }
+        for r in &mut self.rates {
+            r.counts.push(sim.last_spikes(r.population).len() as u32);
+        }
+    }
+
+    /// Spikes per population over the run so far.
+    pub fn spike_totals(&self) -> &[u64] {
+        &self.totals
+    }
+
+    /// Writes `spikes.npz`, `state.npz` and `rates.npz`.
+    pub fn write(&self, dir: &RunDir, dt: f64) -> Result<(), OutputError> {
+        let dt_array = [dt];
+        let mut keys: Vec<(String, usize, bool)> = Vec::new();
+        for (k, s) in self.spikes.iter().enumerate() {
+            keys.push((format!("{}.step", s.name), k, true));
+            keys.push((format!("{}.index", s.name), k, false));
+        }
+        let mut arrays: Vec<(&str, Array<'_>)> = vec![("dt", Array::F64 { shape: vec![], data: &dt_array })];
+        for (key, k, is_step) in &keys {
+            let s = &self.spikes[*k];
+            let array = if *is_step {
+                Array::I64 { shape: vec![s.steps.len()], data: &s.steps }
+            } else {
+                Array::U32 { shape: vec![s.indices.len()], data: &s.indices }
+            };
+            arrays.push((key.as_str(), array));
+        }
+        dir.write_npz("spikes.npz", &arrays)?;
+
+        let mut state_keys: Vec<(String, String, String)> = Vec::new();
+        for s in &self.states {
+            state_keys.push((s.key.clone(), format!("{}.step", s.key), format!("{}.index", s.key)));
+        }
+        let mut arrays: Vec<(&str, Array<'_>)> = vec![("dt", Array::F64 { shape: vec![], data: &dt_array })];
+        for (s, (key, step_key, index_key)) in self.states.iter().zip(&state_keys) {
+            arrays.push((key.as_str(), Array::F64 { shape: vec![s.steps.len(), s.indices.len()], data: &s.values }));
+            arrays.push((step_key.as_str(), Array::I64 { shape: vec![s.steps.len()], data: &s.steps }));
+            arrays.push((index_key.as_str(), Array::U32 { shape: vec![s.indices.len()], data: &s.indices }));
+        }
+        dir.write_npz("state.npz", &arrays)?;
+
+        let rates: Vec<Vec<f64>> = self
+            .rates
+            .iter()
+            .map(|r| r.counts.iter().map(|&c| f64::from(c) / (f64::from(r.size) * dt)).collect())
+            .collect();
+        let mut arrays: Vec<(&str, Array<'_>)> = vec![("dt", Array::F64 { shape: vec![], data: &dt_array })];
+        for (r, values) in self.rates.iter().zip(&rates) {
+            arrays.push((r.name.as_str(), Array::F64 { shape: vec![values.len()], data: values }));
+        }
+        dir.write_npz("rates.npz", &arrays)
+    }
+}
