@@ -159,6 +159,22 @@ impl Monitors {
         }
     }
 
+    /// A state monitor's samples by key (`"G.v"`): the sampled steps, the recorded
+    /// neuron indices, and the values, one row of `indices.len()` per step.
+    pub fn state(&self, key: &str) -> Option<(&[i64], &[u32], &[f64])> {
+        self.states.iter().find(|s| s.key == key).map(|s| (&s.steps[..], &s.indices[..], &s.values[..]))
+    }
+
+    /// A spike monitor's record for a population by name: steps and neuron indices.
+    pub fn spikes(&self, population: &str) -> Option<(&[i64], &[u32])> {
+        self.spikes.iter().find(|s| s.name == population).map(|s| (&s.steps[..], &s.indices[..]))
+    }
+
+    /// A rate monitor's spike counts per step for a population by name.
+    pub fn rate_counts(&self, population: &str) -> Option<&[u32]> {
+        self.rates.iter().find(|r| r.name == population).map(|r| &r.counts[..])
+    }
+
     /// Spikes per population over the run so far.
     pub fn spike_totals(&self) -> &[u64] {
         &self.totals
