@@ -97,3 +97,140 @@ fn the_worst_status_of_several_files_wins() {
     assert_eq!(snnc(&["check", good, bad]).status.code(), Some(1));
     assert_eq!(snnc(&["check", good, bad, "/nonexistent.snn"]).status.code(), Some(2));
 }
+
+const LIF: &str = "dt = 0.1 ms\nduration = 50 ms\nconst tau = 10 ms\nconst drive = 25 mV\n\
+    neuron N { equations { dv/dt = (drive - v)/tau : volt (unless refractory) }\n\
+    threshold v > 10 mV\n reset { v = 0 mV }\n refractory 2 ms }\n\
+    group G = N(4) { v = i*2 mV }\nmonitor spikes G\nmonitor state G.v every 10 steps\nmonitor rate G\n";
+
+fn out_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("snnc-cli-run-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+#[test]
+fn run_writes_the_monitors_and_run_json() {
+    let model = temp_model("lif_run.snn", LIF);
+    let out = out_dir("ok");
+    let result = snnc(&["run", model.to_str().expect("utf-8"), "--out", out.to_str().expect("utf-8"), "--seed", "3"]);
+    assert_eq!(result.status.code(), Some(0), "{}", text(&result.stderr));
+    for file in ["spikes.npz", "state.npz", "rates.npz", "run.json"] {
+        assert!(out.join(file).is_file(), "{file} missing");
+    }
+    let summary = text(&result.stderr);
+    assert!(summary.contains("500 steps"), "{summary}");
+    let info: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("run.json")).expect("run.json")).expect("json");
+    assert_eq!(info["steps"], 500);
+    assert_eq!(info["seed"], 3);
+    assert_eq!(info["backend"], "jit");
+    assert_eq!(info["constants"]["tau"], 0.01);
+    assert!(info["spikes"]["G"].as_u64().is_some_and(|n| n > 0));
+    // No staging folder is left behind.
+    let parent = out.parent().expect("parent");
+    let stem = out.file_name().expect("name").to_string_lossy().into_owned();
+    let leftovers: Vec<_> = std::fs::read_dir(parent)
+        .expect("temp dir")
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with(&format!("{stem}.")))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+    numpy_check(&out);
+}
+
+/// Loads the run's files with NumPy when it is available (`SNNC_PYTHON` or `python3`).
+fn numpy_check(out: &std::path::Path) {
+    let python = std::env::var("SNNC_PYTHON").unwrap_or_else(|_| "python3".into());
+    let has_numpy = Command::new(&python).args(["-c", "import numpy"]).output().is_ok_and(|o| o.status.success());
+    if !has_numpy {
+        eprintln!("SKIPPED: numpy not available (set SNNC_PYTHON to a python with numpy to check the .npz files)");
+        return;
+    }
+    let script = format!(
+        "import numpy as np\n\
+         s = np.load('{0}/spikes.npz'); st = np.load('{0}/state.npz'); r = np.load('{0}/rates.npz')\n\
+         assert s['G.step'].dtype == np.int64 and s['G.index'].dtype == np.uint32, s['G.step'].dtype\n\
+         assert len(s['G.step']) == len(s['G.index']) > 0\n\
+         assert st['G.v'].shape == (50, 4), st['G.v'].shape\n\
+         assert list(st['G.v.step'][:3]) == [0, 10, 20]\n\
+         assert abs(st['G.v'][0, 1] - 0.002) < 1e-15\n\
+         assert r['G'].shape == (500,)\n\
+         assert float(s['dt']) == 1e-4\n\
+         print('ok')\n",
+        out.display()
+    );
+    let result = Command::new(&python).args(["-c", &script]).output().expect("python runs");
+    assert!(result.status.success(), "{}{}", text(&result.stdout), text(&result.stderr));
+}
+
+#[test]
+fn set_overrides_constants_with_units() {
+    let model = temp_model("lif_set.snn", LIF);
+    let model = model.to_str().expect("utf-8");
+    let out = out_dir("set");
+    let result = snnc(&["run", model, "--out", out.to_str().expect("utf-8"), "--set", "drive=5mV", "-q"]);
+    assert_eq!(result.status.code(), Some(0), "{}", text(&result.stderr));
+    let info: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("run.json")).expect("run.json")).expect("json");
+    assert_eq!(info["constants"]["drive"], 0.005);
+    assert_eq!(info["spikes"]["G"], 0, "a drive below threshold never fires");
+
+    let wrong_unit = snnc(&["run", model, "--out", out.to_str().expect("utf-8"), "--set", "tau=10mV"]);
+    assert_eq!(wrong_unit.status.code(), Some(1));
+    let err = text(&wrong_unit.stderr);
+    assert!(err.contains("E0420") && err.contains("`tau` has unit `second`, the value given has unit `volt`"), "{err}");
+
+    let unknown = snnc(&["run", model, "--set", "tau_x=10ms"]);
+    assert_eq!(unknown.status.code(), Some(2));
+    assert!(text(&unknown.stderr).contains("no constant `tau_x`"));
+
+    let malformed = snnc(&["run", model, "--set", "tau"]);
+    assert_eq!(malformed.status.code(), Some(2));
+    let not_a_quantity = snnc(&["run", model, "--set", "tau=ten"]);
+    assert_eq!(not_a_quantity.status.code(), Some(2));
+}
+
+#[test]
+fn run_refuses_bad_outputs_and_bad_models_without_writing() {
+    let model = temp_model("lif_bad_out.snn", LIF);
+    let model = model.to_str().expect("utf-8");
+    // A path below a regular file can not be created.
+    let file = temp_model("not_a_dir", "x");
+    let below_file = file.join("run");
+    let result = snnc(&["run", model, "--out", below_file.to_str().expect("utf-8")]);
+    assert_eq!(result.status.code(), Some(2), "{}", text(&result.stderr));
+    assert!(text(&result.stderr).contains("not_a_dir"));
+    // A folder that is not an earlier run is never replaced.
+    let precious = out_dir("precious");
+    std::fs::create_dir_all(&precious).expect("mkdir");
+    std::fs::write(precious.join("thesis.tex"), "months of work").expect("write");
+    let result = snnc(&["run", model, "--out", precious.to_str().expect("utf-8")]);
+    assert_eq!(result.status.code(), Some(2));
+    assert!(precious.join("thesis.tex").exists());
+    // A model with errors writes nothing.
+    let bad =
+        temp_model("bad_run.snn", "neuron N { equations { dv/dt = -v : volt } }\ngroup G = N(1)\nduration = 1 ms");
+    let out = out_dir("bad_model");
+    let result = snnc(&["run", bad.to_str().expect("utf-8"), "--out", out.to_str().expect("utf-8")]);
+    assert_eq!(result.status.code(), Some(1));
+    assert!(!out.exists());
+    // No run length anywhere.
+    let endless = temp_model("endless.snn", "neuron N { equations { v : 1 } }\ngroup G = N(1)");
+    let result = snnc(&["run", endless.to_str().expect("utf-8")]);
+    assert_eq!(result.status.code(), Some(2));
+    assert!(text(&result.stderr).contains("--steps"));
+}
+
+#[test]
+fn emit_prints_the_ir_and_cranelift_functions() {
+    let model = temp_model("lif_emit.snn", LIF);
+    let ir = snnc(&["emit", "--ir", model.to_str().expect("utf-8")]);
+    assert_eq!(ir.status.code(), Some(0), "{}", text(&ir.stderr));
+    let ir = text(&ir.stdout);
+    assert!(ir.contains("kernel G_state_update (state update, method exact) on G:"), "{ir}");
+    assert!(ir.contains("spike(i)"));
+    let clif = snnc(&["emit", "--clif", model.to_str().expect("utf-8")]);
+    assert_eq!(clif.status.code(), Some(0));
+    assert!(text(&clif.stdout).contains("function"));
+}
