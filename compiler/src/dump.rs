@@ -130,8 +130,17 @@ fn period(p: &Period) -> String {
     }
 }
 
-fn dynamics(out: &mut String, names: &Names<'_>, d: &Dynamics) {
-    let _ = writeln!(out, "    method: {}", d.method().name());
+fn dynamics(out: &mut String, names: &Names<'_>, model: &Model, d: &Dynamics) {
+    let has_equations = d.variables.iter().any(|v| matches!(v.kind, VarKind::Differential(_)) && !v.flags.event_driven);
+    let method = match (d.method(), has_equations) {
+        (_, false) => "none (no differential equations)".to_string(),
+        (Method::Auto, true) => match crate::ir::integration_method(model, d) {
+            Ok(chosen) => format!("auto (chose {})", chosen.name()),
+            Err(e) => format!("auto ({e})"),
+        },
+        (m, true) => m.name().to_string(),
+    };
+    let _ = writeln!(out, "    method: {method}");
     if !d.noise.is_empty() {
         let _ = writeln!(out, "    noise: {}", d.noise.join(", "));
     }
@@ -190,7 +199,7 @@ pub fn dump(model: &Model) -> String {
             constants: &model.constants,
             noise: &model.shared.noise,
         };
-        dynamics(&mut out, &n, &model.shared);
+        dynamics(&mut out, &n, model, &model.shared);
     }
     for t in &model.neuron_types {
         let _ = writeln!(out, "neuron {}:", t.name);
@@ -202,7 +211,7 @@ pub fn dump(model: &Model) -> String {
             constants: &model.constants,
             noise: &t.dynamics.noise,
         };
-        dynamics(&mut out, &n, &t.dynamics);
+        dynamics(&mut out, &n, model, &t.dynamics);
         if let Some(th) = &t.threshold {
             let _ = writeln!(out, "    threshold: {}", n.expr(th));
         }
@@ -293,7 +302,7 @@ pub fn dump(model: &Model) -> String {
         if let Some(d) = &p.delay {
             let _ = writeln!(out, "    delay: {}", n.expr(d));
         }
-        dynamics(&mut out, &n, &p.dynamics);
+        dynamics(&mut out, &n, model, &p.dynamics);
         n.block(&mut out, "on_pre", &p.on_pre);
         n.block(&mut out, "on_post", &p.on_post);
         for s in &p.summed {

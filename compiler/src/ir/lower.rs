@@ -22,6 +22,34 @@ pub const LASTSPIKE_INIT: f64 = -1e4;
 const LASTSPIKE: &str = "lastspike";
 const NOT_REFRACTORY: &str = "not_refractory";
 
+/// The integration method a population's equations get: the one given, or for
+/// `auto` the one chosen (exact where it applies, else euler or heun), found by
+/// lowering the equations on their own.
+pub fn integration_method(model: &Model, dynamics: &Dynamics) -> Result<crate::model::Method, String> {
+    let mut lowering = Lowering {
+        model,
+        layout: Layout::default(),
+        tables: Vec::new(),
+        kernels: Vec::new(),
+        streams: 0,
+        errors: Vec::new(),
+    };
+    let shared = if std::ptr::eq(dynamics, &model.shared) || model.shared.variables.is_empty() {
+        None
+    } else {
+        let p = lowering.add_population("shared", 1, false);
+        lowering.add_vars(p, &model.shared, true);
+        Some(p)
+    };
+    let population = lowering.add_population("population", 1, false);
+    lowering.add_vars(population, dynamics, false);
+    let local = lowering.layout.populations[population].vars.clone();
+    let shared_ids = lowering.shared_ids(shared);
+    let mut scope = Scope::new(dynamics, local, shared_ids, 1, &lowering.layout);
+    let mut kernel = KernelBuilder::new("probe".into(), KernelKind::StateUpdate, population, Loop::Neurons);
+    integrate::integrate(&mut lowering, &mut scope, &mut kernel, dynamics.method(), None)
+}
+
 /// Lowers a checked model to kernels.
 pub fn lower(model: &Model) -> Result<Module, Vec<LowerError>> {
     let mut lowering = Lowering {

@@ -21,7 +21,7 @@ mod lower;
 mod opt;
 mod print;
 
-pub use lower::{LASTSPIKE_INIT, LowerError, lower};
+pub use lower::{LASTSPIKE_INIT, LowerError, integration_method, lower};
 
 /// Index of a state variable in `Layout::vars` (and of its array in `KernelArgs::vars`).
 pub type VarId = usize;
