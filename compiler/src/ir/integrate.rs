@@ -19,7 +19,7 @@ pub(super) fn integrate(
     scope: &mut Scope<'_>,
     kernel: &mut KernelBuilder,
     requested: Method,
-    not_refractory: Option<VarId>,
+    not_refractory: Option<Expr>,
 ) -> Result<Method, String> {
     let variables = &scope.dynamics.variables;
     // `(constant over dt)` subexpressions: computed once, at the start of the step.
@@ -82,9 +82,9 @@ pub(super) fn integrate(
     for (&k, value) in diffs.iter().zip(new_values) {
         let id = scope.local[k];
         let value = kernel.temp(value);
-        let gated = match not_refractory {
-            Some(nr) if scope.dynamics.variables[k].flags.unless_refractory => {
-                Expr::select(Expr::bin(Op2::Ne, Expr::Load(nr), Expr::F64(0.0)), value, Expr::Load(id))
+        let gated = match &not_refractory {
+            Some(ready) if scope.dynamics.variables[k].flags.unless_refractory => {
+                Expr::select(ready.clone(), value, Expr::Load(id))
             }
             _ => value,
         };

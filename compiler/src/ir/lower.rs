@@ -222,8 +222,9 @@ impl<'m> Lowering<'m> {
                     Expr::bin(Op2::Or, was, Expr::un(Op1::Not, condition))
                 }
             };
-            kernel.body.push(Stmt::Store(nr, Expr::un(Op1::BoolToF64, value)));
-            not_refractory = Some(nr);
+            let ready = kernel.temp(value);
+            kernel.body.push(Stmt::Store(nr, Expr::un(Op1::BoolToF64, ready.clone())));
+            not_refractory = Some(ready);
         }
         match integrate::integrate(self, &mut scope, &mut kernel, neuron.dynamics.method(), not_refractory) {
             Ok(method) => kernel.method = Some(method),

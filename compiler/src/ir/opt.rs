@@ -248,8 +248,14 @@ fn key(e: &Expr, versions: &BTreeMap<usize, usize>) -> String {
     }
 }
 
+/// Repeated loads are worth a temporary too: the back end can not know that no store
+/// came between them (the keys are versioned by stores, so reuse is safe).
+fn worth_sharing(e: &Expr) -> bool {
+    worth_a_temp(e) || matches!(e, Expr::Load(_))
+}
+
 fn count(e: &Expr, versions: &BTreeMap<usize, usize>, counts: &mut BTreeMap<String, usize>) {
-    if worth_a_temp(e) {
+    if worth_sharing(e) {
         *counts.entry(key(e, versions)).or_default() += 1;
     }
     for c in e.children() {
@@ -316,7 +322,7 @@ fn replace(
     lets: &mut Vec<Stmt>,
     next: &mut usize,
 ) {
-    if !worth_a_temp(e) {
+    if !worth_sharing(e) {
         return;
     }
     let k = key(e, versions);
