@@ -61,8 +61,11 @@ enum Command {
         #[arg(long, conflicts_with = "clif")]
         ir: bool,
         /// Print the Cranelift IR of every kernel.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "asm")]
         clif: bool,
+        /// Print the machine code Cranelift generates for every kernel.
+        #[arg(long)]
+        asm: bool,
         /// The model file.
         file: PathBuf,
     },
@@ -79,7 +82,7 @@ pub fn main() -> ExitCode {
     };
     match cli.command {
         Command::Check { dump, files } => check(&files, dump),
-        Command::Emit { ir, clif, file } => emit(&file, ir || !clif, clif),
+        Command::Emit { ir, clif, asm, file } => emit(&file, ir || !(clif || asm), clif, asm),
         Command::Run { file, steps, duration, seed, sets, out, quiet } => {
             let options = RunOptions { steps, duration, seed, sets, out, quiet };
             crate::cli::run(&file, &options).err().unwrap_or(ExitCode::SUCCESS)
@@ -297,14 +300,19 @@ fn lower(
     })
 }
 
-fn emit(path: &std::path::Path, ir: bool, clif: bool) -> ExitCode {
+fn emit(path: &std::path::Path, ir: bool, clif: bool, asm: bool) -> ExitCode {
     let result = load(path).and_then(|(source, model)| {
         let module = lower(path, &source, &model)?;
         if ir {
             print!("{module}");
         }
-        if clif {
-            match snnc_compiler::backends::cranelift::clif_text(&module) {
+        if clif || asm {
+            let text = if asm {
+                snnc_compiler::backends::cranelift::asm_text(&module)
+            } else {
+                snnc_compiler::backends::cranelift::clif_text(&module)
+            };
+            match text {
                 Ok(text) => print!("{text}"),
                 Err(e) => {
                     eprintln!("error: {e}");

@@ -79,7 +79,10 @@ fn new_module(options: Options) -> Result<JITModule, Error> {
     let mut flags = settings::builder();
     flags.set("use_colocated_libcalls", "false").map_err(err)?;
     flags.set("is_pic", "false").map_err(err)?;
-    flags.set("opt_level", "speed").map_err(err)?;
+    // `none`: Cranelift's e-graph optimizer would re-elaborate the values the IR
+    // hoisted into the scalar block back into the loop (measured: a division and a
+    // rounding per neuron). The IR is already folded, hoisted and CSE'd.
+    flags.set("opt_level", "none").map_err(err)?;
     flags.set("enable_verifier", if options.verify { "true" } else { "false" }).map_err(err)?;
     let isa = cranelift_native::builder().map_err(err)?.finish(settings::Flags::new(flags)).map_err(err)?;
     let mut builder = JITBuilder::with_isa(isa, cranelift_module::default_libcall_names());
@@ -111,6 +114,25 @@ pub fn compile(module: &Module, options: Options) -> Result<JitKernels, Error> {
         })
         .collect();
     Ok(JitKernels { module: Some(jit), functions })
+}
+
+/// The machine code of every kernel, as Cranelift's disassembly (`snnc emit --asm`).
+pub fn asm_text(module: &Module) -> Result<String, Error> {
+    let mut jit = new_module(Options { verify: false })?;
+    let mut ctx = jit.make_context();
+    let mut builder_ctx = FunctionBuilderContext::new();
+    let mut out = String::new();
+    for kernel in &module.kernels {
+        let id = build(&mut jit, &mut ctx, &mut builder_ctx, module, kernel)?;
+        ctx.set_disasm(true);
+        jit.define_function(id, &mut ctx).map_err(|e| Error(format!("{}: {e:?}", kernel.name)))?;
+        let text = ctx.compiled_code().and_then(|c| c.vcode.clone()).unwrap_or_default();
+        out.push_str(&format!("; kernel {}\n{text}\n", kernel.name));
+        jit.clear_context(&mut ctx);
+    }
+    // SAFETY: nothing was finalized; no function pointer exists.
+    unsafe { jit.free_memory() };
+    Ok(out)
 }
 
 /// The Cranelift IR of every kernel, as text (`snnc emit --clif`).
@@ -428,8 +450,8 @@ impl Gen<'_, '_> {
                     Op1::Trunc => self.b.ins().trunc(x),
                     Op1::Sqrt => self.b.ins().sqrt(x),
                     Op1::BoolToF64 => {
-                        let wide = self.b.ins().uextend(types::I32, x);
-                        self.b.ins().fcvt_from_uint(types::F64, wide)
+                        let (one, zero) = (self.b.ins().f64const(1.0), self.b.ins().f64const(0.0));
+                        self.b.ins().select(x, one, zero)
                     }
                 }
             }

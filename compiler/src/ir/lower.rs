@@ -242,13 +242,15 @@ impl<'m> Lowering<'m> {
         if let Some(threshold) = &neuron.threshold {
             let mut kernel =
                 KernelBuilder::new(format!("{name}_threshold"), KernelKind::Threshold, population, Loop::Neurons);
-            let mut condition = self.expr(&mut scope, threshold);
+            let condition = self.expr(&mut scope, threshold);
             let mut then = vec![Stmt::EmitSpike];
             if let (Some(_), (Some(lastspike), Some(nr))) = (&neuron.refractory, refractory_vars) {
-                let ready = Expr::bin(Op2::Ne, Expr::Load(nr), Expr::F64(0.0));
-                condition = Expr::bin(Op2::And, condition, ready);
+                // `condition and not refractory`, short-circuited: the refractory flag is
+                // read only for the few neurons past threshold.
                 then.push(Stmt::Store(lastspike, Expr::Time));
                 then.push(Stmt::Store(nr, Expr::F64(0.0)));
+                let ready = Expr::bin(Op2::Ne, Expr::Load(nr), Expr::F64(0.0));
+                then = vec![Stmt::If(ready, then)];
             }
             kernel.body.push(Stmt::If(condition, then));
             self.push(kernel);
