@@ -169,11 +169,9 @@ impl<'m> Lowering<'m> {
         let mut scope = Scope::new(&neuron.dynamics, local.clone(), shared_ids, size, &self.layout);
         let name = group.name.clone();
 
-        // Initial values: the type's `init`, then the group's body.
-        let mut kernel = KernelBuilder::new(format!("{name}_init"), KernelKind::Init, population, Loop::Neurons);
-        for s in neuron.dynamics.init.iter().chain(&group.init) {
-            self.stmt(&mut scope, &mut kernel, s);
-        }
+        // Initial values (the type's `init`, then the group's body) and periodic code.
+        let init: Vec<&model::Stmt> = neuron.dynamics.init.iter().chain(&group.init).collect();
+        self.code_kernels(&mut scope, &name, population, Loop::Neurons, &init, &neuron.dynamics.periodic);
         for link in &group.links {
             let span = group.span;
             self.errors.push(Diagnostic::error(
@@ -184,21 +182,6 @@ impl<'m> Lowering<'m> {
                     neuron.dynamics.variables[link.var].name
                 ),
             ));
-        }
-        self.push(kernel);
-
-        for periodic in &neuron.dynamics.periodic {
-            let period = self.steps(&periodic.period);
-            let mut kernel = KernelBuilder::new(
-                format!("{name}_every_{period}"),
-                KernelKind::Periodic { period },
-                population,
-                Loop::Neurons,
-            );
-            for s in &periodic.body {
-                self.stmt(&mut scope, &mut kernel, s);
-            }
-            self.push(kernel);
         }
 
         // State update: refractoriness, then the integration.
@@ -290,24 +273,8 @@ impl<'m> Lowering<'m> {
         let model = self.model;
         let ids = self.layout.populations[population].vars.clone();
         let mut scope = Scope::new(&model.shared, ids, Vec::new(), 1, &self.layout);
-        let mut kernel = KernelBuilder::new("shared_init".into(), KernelKind::Init, population, Loop::Once);
-        for s in &model.shared.init {
-            self.stmt(&mut scope, &mut kernel, s);
-        }
-        self.push(kernel);
-        for periodic in &model.shared.periodic {
-            let period = self.steps(&periodic.period);
-            let mut kernel = KernelBuilder::new(
-                format!("shared_every_{period}"),
-                KernelKind::Periodic { period },
-                population,
-                Loop::Once,
-            );
-            for s in &periodic.body {
-                self.stmt(&mut scope, &mut kernel, s);
-            }
-            self.push(kernel);
-        }
+        let init: Vec<&model::Stmt> = model.shared.init.iter().collect();
+        self.code_kernels(&mut scope, "shared", population, Loop::Once, &init, &model.shared.periodic);
         let mut kernel =
             KernelBuilder::new("shared_state_update".into(), KernelKind::StateUpdate, population, Loop::Once);
         match integrate::integrate(self, &mut scope, &mut kernel, model.shared.method(), None) {
@@ -318,6 +285,36 @@ impl<'m> Lowering<'m> {
             }
         }
         if !kernel.body.is_empty() || !kernel.scalar.is_empty() {
+            self.push(kernel);
+        }
+    }
+
+    /// The `init` kernel and the periodic kernels of a population.
+    fn code_kernels(
+        &mut self,
+        scope: &mut Scope<'_>,
+        name: &str,
+        population: usize,
+        looping: Loop,
+        init: &[&model::Stmt],
+        periodic: &[model::Periodic],
+    ) {
+        let mut kernel = KernelBuilder::new(format!("{name}_init"), KernelKind::Init, population, looping);
+        for s in init {
+            self.stmt(scope, &mut kernel, s);
+        }
+        self.push(kernel);
+        for p in periodic {
+            let period = self.steps(&p.period);
+            let mut kernel = KernelBuilder::new(
+                format!("{name}_every_{period}"),
+                KernelKind::Periodic { period },
+                population,
+                looping,
+            );
+            for s in &p.body {
+                self.stmt(scope, &mut kernel, s);
+            }
             self.push(kernel);
         }
     }
