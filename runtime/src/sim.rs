@@ -36,6 +36,35 @@ pub struct Simulation {
     n_spikes: Vec<u64>,
     step: u64,
     seed: u64,
+    schedule: Schedule,
+}
+
+/// Which kernels run in which slot of a step, in order (computed once).
+#[derive(Debug, Default)]
+struct Schedule {
+    periodic: Vec<(usize, u64)>,
+    updates: Vec<usize>,
+    thresholds: Vec<usize>,
+    resets: Vec<usize>,
+    shared_updates: Vec<usize>,
+}
+
+impl Schedule {
+    fn new(module: &Module) -> Schedule {
+        let shared = module.layout.population("shared");
+        let mut schedule = Schedule::default();
+        for (k, kernel) in module.kernels.iter().enumerate() {
+            match kernel.kind {
+                KernelKind::Periodic { period } => schedule.periodic.push((k, period)),
+                KernelKind::StateUpdate if Some(kernel.population) == shared => schedule.shared_updates.push(k),
+                KernelKind::StateUpdate => schedule.updates.push(k),
+                KernelKind::Threshold => schedule.thresholds.push(k),
+                KernelKind::Reset => schedule.resets.push(k),
+                KernelKind::Init | KernelKind::Observe => {}
+            }
+        }
+        schedule
+    }
 }
 
 impl std::fmt::Debug for Simulation {
@@ -70,6 +99,7 @@ impl Simulation {
         let table_pointers = module.tables.iter().map(|t| t.as_ptr()).collect();
         let spikes = layout.populations.iter().map(|p| vec![0u32; p.size as usize]).collect();
         let n_spikes = vec![0; layout.populations.len()];
+        let schedule = Schedule::new(&module);
         let mut sim = Simulation {
             module,
             kernels,
@@ -81,6 +111,7 @@ impl Simulation {
             n_spikes,
             step: 0,
             seed,
+            schedule,
         };
         for k in 0..sim.module.kernels.len() {
             if sim.module.kernels[k].kind == KernelKind::Init {
@@ -144,14 +175,6 @@ impl Simulation {
         }
     }
 
-    fn run_kind(&mut self, kind: &KernelKind) {
-        for k in 0..self.module.kernels.len() {
-            if &self.module.kernels[k].kind == kind {
-                self.call(k);
-            }
-        }
-    }
-
     /// Computes subexpressions of a population into their arrays (for monitors).
     pub fn observe(&mut self, population: usize) {
         for k in 0..self.module.kernels.len() {
@@ -165,34 +188,28 @@ impl Simulation {
     /// Advances one step, recording into `monitors`.
     pub fn step(&mut self, monitors: &mut Monitors) {
         // start: periodic code, then monitors see the state.
-        for k in 0..self.module.kernels.len() {
-            if let KernelKind::Periodic { period } = self.module.kernels[k].kind
-                && self.step.is_multiple_of(period)
-            {
+        for i in 0..self.schedule.periodic.len() {
+            let (k, period) = self.schedule.periodic[i];
+            if self.step.is_multiple_of(period) {
                 self.call(k);
             }
         }
         monitors.record_state(self);
         // groups, thresholds, resets.
-        let shared = self.module.layout.population("shared");
-        for k in 0..self.module.kernels.len() {
-            let kernel = &self.module.kernels[k];
-            if kernel.kind == KernelKind::StateUpdate && Some(kernel.population) != shared {
-                self.call(k);
-            }
+        for i in 0..self.schedule.updates.len() {
+            self.call(self.schedule.updates[i]);
         }
-        for population in 0..self.n_spikes.len() {
-            self.n_spikes[population] = 0;
+        self.n_spikes.iter_mut().for_each(|n| *n = 0);
+        for i in 0..self.schedule.thresholds.len() {
+            self.call(self.schedule.thresholds[i]);
         }
-        self.run_kind(&KernelKind::Threshold);
         monitors.record_spikes(self);
-        self.run_kind(&KernelKind::Reset);
+        for i in 0..self.schedule.resets.len() {
+            self.call(self.schedule.resets[i]);
+        }
         // The shared block (e.g. dopamine) last, after everything that reads it.
-        for k in 0..self.module.kernels.len() {
-            let kernel = &self.module.kernels[k];
-            if kernel.kind == KernelKind::StateUpdate && Some(kernel.population) == shared {
-                self.call(k);
-            }
+        for i in 0..self.schedule.shared_updates.len() {
+            self.call(self.schedule.shared_updates[i]);
         }
         self.step += 1;
     }
