@@ -31,6 +31,19 @@ pub struct KernelArgs {
     pub n_spikes: *mut u64,
     /// The seed of the counter-based random number generator.
     pub seed: u64,
+    /// Synapse kernels: the presynaptic neuron of every synapse.
+    pub pre: *const u32,
+    /// Synapse kernels: the postsynaptic neuron of every synapse.
+    pub post: *const u32,
+    /// Synapse kernels: the synapses of presynaptic neuron `i` are `pre_offsets[i]..pre_offsets[i+1]`.
+    pub pre_offsets: *const u32,
+    /// Synapse kernels: the synapses of postsynaptic neuron `j` are
+    /// `post_order[post_offsets[j]..post_offsets[j+1]]`.
+    pub post_offsets: *const u32,
+    /// Synapse kernels: synapse ids ordered by postsynaptic neuron.
+    pub post_order: *const u32,
+    /// A kernel-specific value: the presynaptic neuron of `Loop::Pairs` kernels.
+    pub aux: u64,
 }
 
 /// A compiled kernel.
@@ -58,6 +71,18 @@ pub mod offsets {
     pub const N_SPIKES: i32 = 64;
     /// `seed`
     pub const SEED: i32 = 72;
+    /// `pre`
+    pub const PRE: i32 = 80;
+    /// `post`
+    pub const POST: i32 = 88;
+    /// `pre_offsets`
+    pub const PRE_OFFSETS: i32 = 96;
+    /// `post_offsets`
+    pub const POST_OFFSETS: i32 = 104;
+    /// `post_order`
+    pub const POST_ORDER: i32 = 112;
+    /// `aux`
+    pub const AUX: i32 = 120;
 }
 
 // ---------------------------------------------------------------- random numbers
@@ -260,6 +285,12 @@ mod tests {
             spikes: std::ptr::null_mut(),
             n_spikes: std::ptr::null_mut(),
             seed: 0,
+            pre: std::ptr::null(),
+            post: std::ptr::null(),
+            pre_offsets: std::ptr::null(),
+            post_offsets: std::ptr::null(),
+            post_order: std::ptr::null(),
+            aux: 0,
         };
         let base = &a as *const KernelArgs as usize;
         let at = |p: usize| (p - base) as i32;
@@ -272,5 +303,11 @@ mod tests {
         assert_eq!(at(&a.spikes as *const _ as usize), offsets::SPIKES);
         assert_eq!(at(&a.n_spikes as *const _ as usize), offsets::N_SPIKES);
         assert_eq!(at(&a.seed as *const u64 as usize), offsets::SEED);
+        assert_eq!(at(&a.pre as *const _ as usize), offsets::PRE);
+        assert_eq!(at(&a.post as *const _ as usize), offsets::POST);
+        assert_eq!(at(&a.pre_offsets as *const _ as usize), offsets::PRE_OFFSETS);
+        assert_eq!(at(&a.post_offsets as *const _ as usize), offsets::POST_OFFSETS);
+        assert_eq!(at(&a.post_order as *const _ as usize), offsets::POST_ORDER);
+        assert_eq!(at(&a.aux as *const u64 as usize), offsets::AUX);
     }
 }

@@ -182,15 +182,15 @@ fn run(path: &std::path::Path, options: &RunOptions) -> Result<(), ExitCode> {
     })?;
     let compile_seconds = started.elapsed().as_secs_f64();
     let dt = module.dt;
-    let mut monitors = crate::Monitors::new(&model, &module, steps).map_err(|e| {
-        eprintln!("error: {e}");
-        ExitCode::from(EXIT_MODEL_ERROR)
-    })?;
     let mut sim = crate::Simulation::new(module, Box::new(kernels), seed).map_err(|e| {
         eprintln!("error: {e}");
         ExitCode::from(EXIT_MODEL_ERROR)
     })?;
 
+    let mut monitors = crate::Monitors::new(&model, &sim, steps).map_err(|e| {
+        eprintln!("error: {e}");
+        ExitCode::from(EXIT_MODEL_ERROR)
+    })?;
     let bar = progress_bar(steps, options.quiet);
     let run_started = std::time::Instant::now();
     let chunk = 1000u64;
@@ -208,6 +208,7 @@ fn run(path: &std::path::Path, options: &RunOptions) -> Result<(), ExitCode> {
             bar.set_position(done);
         }
     }
+    monitors.finish(&mut sim);
     let run_seconds = run_started.elapsed().as_secs_f64();
     if let Some(bar) = bar {
         bar.finish_and_clear();

@@ -7,7 +7,7 @@
 
 use crate::output::{Array, OutputError, RunDir};
 use crate::sim::Simulation;
-use snnc_compiler::ir::{KernelKind, Module, VarId};
+use snnc_compiler::ir::{KernelKind, VarId};
 use snnc_compiler::model::{Model, MonitorKind, Object, Period};
 
 /// Spikes of one population.
@@ -53,13 +53,16 @@ pub struct Monitors {
 }
 
 impl Monitors {
-    /// The monitors a model declares, sized for `steps` steps.
-    pub fn new(model: &Model, module: &Module, steps: u64) -> Result<Monitors, String> {
+    /// The monitors a model declares, sized for `steps` steps of `sim`.
+    pub fn new(model: &Model, sim: &Simulation, steps: u64) -> Result<Monitors, String> {
+        let module = sim.module();
         let layout = &module.layout;
         let mut monitors = Monitors { totals: vec![0; layout.populations.len()], ..Monitors::default() };
         let shared = layout.population("shared");
         for m in &model.monitors {
             let every = match &m.every {
+                // Weights without a period: recorded once, at the end (`finish`).
+                None if m.kind == MonitorKind::Weights => u64::MAX,
                 None => 1,
                 Some(Period::Steps(n)) => *n,
                 // Whole steps, at least one.
@@ -69,9 +72,7 @@ impl Monitors {
                 let population = match target.object {
                     Object::Group(g) => g,
                     Object::Shared => shared.ok_or("the model has no shared variables")?,
-                    Object::Pathway(_) => {
-                        return Err("monitors of pathways need synapses, which are not implemented yet".into());
-                    }
+                    Object::Pathway(p) => layout.pathways[p].population,
                 };
                 let pop = &layout.populations[population];
                 match m.kind {
@@ -87,16 +88,16 @@ impl Monitors {
                         size: pop.size,
                         counts: Vec::with_capacity(steps as usize),
                     }),
-                    MonitorKind::State => {
+                    MonitorKind::State | MonitorKind::Weights => {
                         let k = target.var.ok_or("a state monitor needs a variable")?;
                         let var = *pop.vars.get(k).ok_or("unknown monitored variable")?;
                         let info = &layout.vars[var];
-                        let size = if info.scalar { 1 } else { pop.size };
+                        let size = if info.scalar { 1 } else { sim.population_size(population) };
                         let indices: Vec<u32> = match &target.indices {
                             None => (0..size).collect(),
                             Some(ranges) => ranges.iter().flat_map(|&(a, b)| a..b.min(size)).collect(),
                         };
-                        let samples = steps.div_ceil(every) as usize;
+                        let samples = if every == u64::MAX { 1 } else { steps.div_ceil(every) as usize };
                         if module.kernels.iter().any(|k| k.kind == KernelKind::Observe && k.population == population)
                             && !monitors.observe.contains(&population)
                         {
@@ -110,9 +111,6 @@ impl Monitors {
                             values: Vec::with_capacity(samples * indices.len()),
                             indices,
                         });
-                    }
-                    MonitorKind::Weights => {
-                        return Err("weight monitors need synapses, which are not implemented yet".into());
                     }
                 }
             }
@@ -140,6 +138,16 @@ impl Monitors {
             } else {
                 s.values.extend(s.indices.iter().map(|&i| values[i as usize]));
             }
+        }
+    }
+
+    /// Records what is recorded at the end of a run (weights without a period).
+    pub fn finish(&mut self, sim: &mut Simulation) {
+        let step = sim.step_number();
+        for s in self.states.iter_mut().filter(|s| s.every == u64::MAX) {
+            let values = sim.values(s.var);
+            s.steps.push(step as i64);
+            s.values.extend(s.indices.iter().map(|&i| values.get(i as usize).copied().unwrap_or(f64::NAN)));
         }
     }
 

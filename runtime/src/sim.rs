@@ -1,13 +1,15 @@
-//! The simulation: state arrays, the per-step schedule, and the calls into kernels.
+//! The simulation: state arrays, synapses, the per-step schedule, and the calls
+//! into kernels.
 //!
-//! One step at `t = step*dt` runs, in order (Brian2's schedule):
-//! `start` (periodic code, then monitors record the state), `groups` (state
-//! updates), `thresholds` (spike lists; spike monitors), `resets`, then the
-//! shared block's update; then the clock advances.
+//! One step at `t = step*dt` runs, in order (Brian2's schedule, then DESIGN.md's):
+//! `start` (periodic code of groups, then monitors record the state), summed
+//! variables, state updates of groups, thresholds (and prescribed spikes; spike
+//! monitors), `on_pre` then `on_post` of every pathway, resets, clock-driven
+//! synapse updates and their periodic code, the shared block; then `t` advances.
 
 use crate::monitor::Monitors;
-use snnc_compiler::abi::{KernelArgs, KernelFn};
-use snnc_compiler::ir::{KernelKind, Loop, Module};
+use snnc_compiler::abi::{self, KernelArgs, KernelFn};
+use snnc_compiler::ir::{ConnectRule, KernelKind, Loop, Module};
 
 /// Compiled kernels from some back end.
 pub trait Kernels {
@@ -22,6 +24,100 @@ impl Kernels for snnc_compiler::backends::cranelift::JitKernels {
     }
 }
 
+/// The synapses of a pathway: CSR by presynaptic neuron, and an index by postsynaptic neuron.
+#[derive(Debug, Default)]
+pub struct Synapses {
+    /// Presynaptic neuron of each synapse (synapses are grouped by it).
+    pub pre: Vec<u32>,
+    /// Postsynaptic neuron of each synapse.
+    pub post: Vec<u32>,
+    /// Synapses of presynaptic neuron `i`: `pre_offsets[i]..pre_offsets[i+1]`.
+    pub pre_offsets: Vec<u32>,
+    /// Synapses of postsynaptic neuron `j`: `post_order[post_offsets[j]..post_offsets[j+1]]`.
+    pub post_offsets: Vec<u32>,
+    /// Synapse ids sorted by postsynaptic neuron.
+    pub post_order: Vec<u32>,
+}
+
+impl Synapses {
+    /// Builds the indexes from (pre, post) pairs already grouped by presynaptic neuron.
+    fn new(pairs: Vec<(u32, u32)>, n_pre: u32, n_post: u32) -> Synapses {
+        let (pre, post): (Vec<u32>, Vec<u32>) = pairs.into_iter().unzip();
+        let mut pre_offsets = vec![0u32; n_pre as usize + 1];
+        for &i in &pre {
+            pre_offsets[i as usize + 1] += 1;
+        }
+        for k in 0..n_pre as usize {
+            pre_offsets[k + 1] += pre_offsets[k];
+        }
+        let mut post_offsets = vec![0u32; n_post as usize + 1];
+        for &j in &post {
+            post_offsets[j as usize + 1] += 1;
+        }
+        for k in 0..n_post as usize {
+            post_offsets[k + 1] += post_offsets[k];
+        }
+        let mut fill = post_offsets.clone();
+        let mut post_order = vec![0u32; post.len()];
+        for (s, &j) in post.iter().enumerate() {
+            post_order[fill[j as usize] as usize] = s as u32;
+            fill[j as usize] += 1;
+        }
+        Synapses { pre, post, pre_offsets, post_offsets, post_order }
+    }
+
+    /// The number of synapses.
+    pub fn len(&self) -> usize {
+        self.pre.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.pre.is_empty()
+    }
+}
+
+/// Which kernels run in which slot of a step, in order (computed once).
+#[derive(Debug, Default)]
+struct Schedule {
+    periodic: Vec<(usize, u64)>,
+    summed: Vec<usize>,
+    updates: Vec<usize>,
+    thresholds: Vec<usize>,
+    on_pre: Vec<usize>,
+    on_post: Vec<usize>,
+    resets: Vec<usize>,
+    synapse_updates: Vec<(usize, u64)>,
+    shared_updates: Vec<usize>,
+}
+
+impl Schedule {
+    fn new(module: &Module) -> Schedule {
+        let shared = module.layout.population("shared");
+        let mut schedule = Schedule::default();
+        for (k, kernel) in module.kernels.iter().enumerate() {
+            let synaptic = kernel.pathway.is_some();
+            match kernel.kind {
+                KernelKind::Periodic { period } if synaptic => schedule.synapse_updates.push((k, period)),
+                KernelKind::Periodic { period } => schedule.periodic.push((k, period)),
+                KernelKind::StateUpdate if synaptic => schedule.synapse_updates.push((k, 1)),
+                KernelKind::StateUpdate if Some(kernel.population) == shared => schedule.shared_updates.push(k),
+                KernelKind::StateUpdate => schedule.updates.push(k),
+                KernelKind::SummedReset | KernelKind::Summed => schedule.summed.push(k),
+                KernelKind::Threshold => schedule.thresholds.push(k),
+                KernelKind::OnPre => schedule.on_pre.push(k),
+                KernelKind::OnPost => schedule.on_post.push(k),
+                KernelKind::Reset => schedule.resets.push(k),
+                KernelKind::Init | KernelKind::Observe | KernelKind::Connect => {}
+            }
+        }
+        schedule
+    }
+}
+
+/// Prescribed spikes of a population: (step, neuron) in time order, and the next one due.
+type Generator = (usize, Vec<(u64, u32)>, usize);
+
 /// A running model.
 pub struct Simulation {
     module: Module,
@@ -31,40 +127,18 @@ pub struct Simulation {
     var_pointers: Vec<*mut f64>,
     params: Vec<f64>,
     table_pointers: Vec<*const f64>,
+    /// Per population: its size (synapse counts for pathways, known after connecting).
+    sizes: Vec<u32>,
     /// Per population: the spikes of the current step.
     spikes: Vec<Vec<u32>>,
     n_spikes: Vec<u64>,
+    /// Per pathway.
+    synapses: Vec<Synapses>,
+    /// Prescribed spikes (`SpikeGeneratorGroup`).
+    generators: Vec<Generator>,
     step: u64,
     seed: u64,
     schedule: Schedule,
-}
-
-/// Which kernels run in which slot of a step, in order (computed once).
-#[derive(Debug, Default)]
-struct Schedule {
-    periodic: Vec<(usize, u64)>,
-    updates: Vec<usize>,
-    thresholds: Vec<usize>,
-    resets: Vec<usize>,
-    shared_updates: Vec<usize>,
-}
-
-impl Schedule {
-    fn new(module: &Module) -> Schedule {
-        let shared = module.layout.population("shared");
-        let mut schedule = Schedule::default();
-        for (k, kernel) in module.kernels.iter().enumerate() {
-            match kernel.kind {
-                KernelKind::Periodic { period } => schedule.periodic.push((k, period)),
-                KernelKind::StateUpdate if Some(kernel.population) == shared => schedule.shared_updates.push(k),
-                KernelKind::StateUpdate => schedule.updates.push(k),
-                KernelKind::Threshold => schedule.thresholds.push(k),
-                KernelKind::Reset => schedule.resets.push(k),
-                KernelKind::Init | KernelKind::Observe => {}
-            }
-        }
-        schedule
-    }
 }
 
 impl std::fmt::Debug for Simulation {
@@ -73,8 +147,12 @@ impl std::fmt::Debug for Simulation {
     }
 }
 
+/// Random stream of connectivity draws made by the runtime (fan-in, fan-out), per pathway.
+const CONNECT_STREAM: u64 = 1 << 15;
+
 impl Simulation {
-    /// Allocates the state and runs the `init` kernels.
+    /// Allocates the state, runs the `init` kernels of the groups, draws the synapses,
+    /// then runs the synapses' `init` kernels.
     ///
     /// The kernels must have been compiled from `module` (their count is checked).
     pub fn new(module: Module, kernels: Box<dyn Kernels>, seed: u64) -> Result<Simulation, String> {
@@ -86,39 +164,124 @@ impl Simulation {
             ));
         }
         let layout = &module.layout;
-        let mut state: Vec<Vec<f64>> = layout
+        let sizes: Vec<u32> = layout.populations.iter().map(|p| p.size).collect();
+        let state: Vec<Vec<f64>> = layout
             .vars
             .iter()
             .map(|v| {
-                let size = if v.scalar { 1 } else { layout.populations[v.population].size as usize };
+                let size = if v.scalar { 1 } else { sizes[v.population] as usize };
                 vec![v.default; size]
             })
             .collect();
-        let var_pointers = state.iter_mut().map(|a| a.as_mut_ptr()).collect();
         let params = layout.params.iter().map(|p| p.value).collect();
         let table_pointers = module.tables.iter().map(|t| t.as_ptr()).collect();
         let spikes = layout.populations.iter().map(|p| vec![0u32; p.size as usize]).collect();
         let n_spikes = vec![0; layout.populations.len()];
+        let generators = module.generators.iter().map(|(p, s)| (*p, s.clone(), 0)).collect();
         let schedule = Schedule::new(&module);
         let mut sim = Simulation {
             module,
             kernels,
             state,
-            var_pointers,
+            var_pointers: Vec::new(),
             params,
             table_pointers,
+            sizes,
             spikes,
             n_spikes,
+            synapses: Vec::new(),
+            generators,
             step: 0,
             seed,
             schedule,
         };
+        sim.refresh_pointers();
         for k in 0..sim.module.kernels.len() {
-            if sim.module.kernels[k].kind == KernelKind::Init {
-                sim.call(k);
+            let kernel = &sim.module.kernels[k];
+            if kernel.kind == KernelKind::Init && kernel.pathway.is_none() {
+                sim.call(k, 0);
+            }
+        }
+        for p in 0..sim.module.layout.pathways.len() {
+            sim.connect(p)?;
+        }
+        for k in 0..sim.module.kernels.len() {
+            let kernel = &sim.module.kernels[k];
+            if kernel.kind == KernelKind::Init && kernel.pathway.is_some() {
+                sim.call(k, 0);
             }
         }
         Ok(sim)
+    }
+
+    fn refresh_pointers(&mut self) {
+        self.var_pointers = self.state.iter_mut().map(|a| a.as_mut_ptr()).collect();
+    }
+
+    /// Draws the synapses of pathway `p` and sizes its variables.
+    fn connect(&mut self, p: usize) -> Result<(), String> {
+        let info = self.module.layout.pathways[p].clone();
+        let (source, s0, s1) = info.source;
+        let (target, t0, t1) = info.target;
+        let mut pairs: Vec<(u32, u32)> = Vec::new();
+        match &info.rule {
+            ConnectRule::Kernel => {
+                let k = self
+                    .module
+                    .kernels
+                    .iter()
+                    .position(|k| k.kind == KernelKind::Connect && k.pathway == Some(p))
+                    .ok_or_else(|| format!("pathway `{}` has no connect kernel", info.name))?;
+                let mut accepted = vec![0u32; self.sizes[target] as usize];
+                for i in s0..s1 {
+                    let n = self.call_pairs(k, i, &mut accepted);
+                    pairs.extend(accepted[..n].iter().filter(|&&j| (t0..t1).contains(&j)).map(|&j| (i, j)));
+                }
+            }
+            ConnectRule::Explicit(sources, targets) => {
+                pairs = sources.iter().zip(targets).map(|(&i, &j)| (i + s0, j + t0)).collect();
+                pairs.sort_by_key(|&(i, _)| i);
+            }
+            ConnectRule::FanIn(k) => {
+                for j in t0..t1 {
+                    for i in self.choose(p, j, *k, s1 - s0) {
+                        pairs.push((i + s0, j));
+                    }
+                }
+                pairs.sort_by_key(|&(i, _)| i);
+            }
+            ConnectRule::FanOut(k) => {
+                for i in s0..s1 {
+                    for j in self.choose(p, i, *k, t1 - t0) {
+                        pairs.push((i, j + t0));
+                    }
+                }
+            }
+        }
+        let count =
+            u32::try_from(pairs.len()).map_err(|_| format!("pathway `{}` has more than 2^32 synapses", info.name))?;
+        self.synapses.push(Synapses::new(pairs, self.sizes[source], self.sizes[target]));
+        self.sizes[info.population] = count;
+        for &v in &self.module.layout.populations[info.population].vars {
+            let var = &self.module.layout.vars[v];
+            let size = if var.scalar { 1 } else { count as usize };
+            self.state[v] = vec![var.default; size];
+        }
+        self.refresh_pointers();
+        Ok(())
+    }
+
+    /// `k` distinct numbers from `0..n`, drawn for (pathway, neuron) (Floyd's algorithm).
+    fn choose(&self, p: usize, neuron: u32, k: u32, n: u32) -> Vec<u32> {
+        let mut chosen: Vec<u32> = Vec::with_capacity(k as usize);
+        for (draw, m) in (n - k.min(n)..n).enumerate() {
+            let u = abi::snnc_rand(self.seed, u64::from(neuron), draw as u64, CONNECT_STREAM + p as u64);
+            // Uniform in 0..=m.
+            let r = ((u * f64::from(m + 1)) as u32).min(m);
+            chosen.push(if chosen.contains(&r) { m } else { r });
+        }
+        chosen.sort_unstable();
+        chosen
     }
 
     /// The lowered model.
@@ -136,23 +299,55 @@ impl Simulation {
         &self.state[var]
     }
 
+    /// The size of a population (the synapse count of a pathway's).
+    pub fn population_size(&self, population: usize) -> u32 {
+        self.sizes[population]
+    }
+
+    /// The synapses of pathway `p`.
+    pub fn synapses(&self, p: usize) -> &Synapses {
+        &self.synapses[p]
+    }
+
     /// The spikes of a population in the last step.
     pub fn last_spikes(&self, population: usize) -> &[u32] {
         let n = self.n_spikes[population] as usize;
         &self.spikes[population][..n]
     }
 
-    /// Calls kernel `k` once (over its loop).
-    fn call(&mut self, k: usize) {
-        let kernel = &self.module.kernels[k];
-        let population = kernel.population;
-        let n = match kernel.looping {
-            Loop::Neurons => u64::from(self.module.layout.populations[population].size),
-            Loop::Spikes => self.n_spikes[population],
-            Loop::Once => 1,
+    /// A connect kernel for presynaptic neuron `i`: returns how many targets it accepted into `out`.
+    fn call_pairs(&mut self, k: usize, i: u32, out: &mut [u32]) -> usize {
+        let mut accepted = 0u64;
+        let pathway = self.module.kernels[k].pathway;
+        let args = self.args(k, out.len() as u64, out.as_mut_ptr(), &mut accepted, pathway, u64::from(i));
+        // Connect kernels draw their random numbers at "step" i, so every pair gets its own.
+        let args = KernelArgs { step: u64::from(i), ..args };
+        self.invoke(k, &args);
+        accepted as usize
+    }
+
+    fn args(
+        &self,
+        k: usize,
+        n: u64,
+        spikes: *mut u32,
+        n_spikes: *mut u64,
+        pathway: Option<usize>,
+        aux: u64,
+    ) -> KernelArgs {
+        let null = std::ptr::null();
+        let (pre, post, pre_offsets, post_offsets, post_order) = match pathway.and_then(|p| self.synapses.get(p)) {
+            Some(s) => (
+                s.pre.as_ptr(),
+                s.post.as_ptr(),
+                s.pre_offsets.as_ptr(),
+                s.post_offsets.as_ptr(),
+                s.post_order.as_ptr(),
+            ),
+            None => (null, null, null, null, null),
         };
-        let mut n_spikes = 0u64;
-        let args = KernelArgs {
+        let _ = k;
+        KernelArgs {
             n,
             step: self.step,
             t: self.step as f64 * self.module.dt,
@@ -160,17 +355,56 @@ impl Simulation {
             vars: self.var_pointers.as_ptr(),
             params: self.params.as_ptr(),
             tables: self.table_pointers.as_ptr(),
-            spikes: self.spikes[population].as_mut_ptr(),
-            n_spikes: &mut n_spikes,
+            spikes,
+            n_spikes,
             seed: self.seed,
-        };
+            pre,
+            post,
+            pre_offsets,
+            post_offsets,
+            post_order,
+            aux,
+        }
+    }
+
+    fn invoke(&self, k: usize, args: &KernelArgs) {
         let f = self.kernels.functions()[k];
-        // SAFETY: the kernel was compiled from this module's IR: it reads and writes
+        // SAFETY: the kernel was compiled from this module's IR. It reads and writes
         // only the arrays of `vars` (each sized for its population, or 1 for scalar
-        // variables) at indices below `n`, the tables (one value per neuron), and at
-        // most one spike per neuron into `spikes` (sized for the population).
-        unsafe { f(&args) };
-        if kernel.kind == KernelKind::Threshold {
+        // variables) at indices below their sizes: neuron kernels loop below the
+        // population size, synapse kernels over synapse ids below the synapse count
+        // and at the `pre`/`post` neurons of those synapses (drawn inside the groups);
+        // spike-driven kernels read `n` entries of a spike list of at most one entry
+        // per neuron; threshold and connect kernels write at most one entry per
+        // neuron into a buffer sized for the group.
+        unsafe { f(args) };
+    }
+
+    /// Calls kernel `k` once (over its loop).
+    fn call(&mut self, k: usize, aux: u64) {
+        let kernel = &self.module.kernels[k];
+        let population = kernel.population;
+        let pathway = kernel.pathway;
+        let ends = pathway.map(|p| (self.module.layout.pathways[p].source.0, self.module.layout.pathways[p].target.0));
+        let spike_list = |looping: Loop| match (looping, ends) {
+            (Loop::PreSpikes, Some((source, _))) => source,
+            (Loop::PostSpikes, Some((_, target))) => target,
+            _ => population,
+        };
+        let list = spike_list(kernel.looping);
+        let n = match kernel.looping {
+            Loop::Neurons => u64::from(self.sizes[population]),
+            Loop::Spikes | Loop::PreSpikes | Loop::PostSpikes => self.n_spikes[list],
+            Loop::Once => 1,
+            Loop::Synapses => u64::from(self.sizes[population]),
+            Loop::Pairs => 0,
+        };
+        let is_threshold = kernel.kind == KernelKind::Threshold;
+        let mut n_spikes = 0u64;
+        let spikes = self.spikes[list].as_mut_ptr();
+        let args = self.args(k, n, spikes, &mut n_spikes, pathway, aux);
+        self.invoke(k, &args);
+        if is_threshold {
             self.n_spikes[population] = n_spikes;
         }
     }
@@ -180,8 +414,34 @@ impl Simulation {
         for k in 0..self.module.kernels.len() {
             let kernel = &self.module.kernels[k];
             if kernel.kind == KernelKind::Observe && kernel.population == population {
-                self.call(k);
+                self.call(k, 0);
             }
+        }
+    }
+
+    fn run(&mut self, slot: fn(&Schedule) -> &Vec<usize>) {
+        for i in 0..slot(&self.schedule).len() {
+            let k = slot(&self.schedule)[i];
+            self.call(k, 0);
+        }
+    }
+
+    /// Spikes prescribed for this step (`SpikeGeneratorGroup`), in place of a threshold.
+    fn prescribed_spikes(&mut self) {
+        for g in 0..self.generators.len() {
+            let (population, spikes, next) = &mut self.generators[g];
+            let mut count = 0usize;
+            while let Some(&(step, index)) = spikes.get(*next) {
+                if step > self.step {
+                    break;
+                }
+                if step == self.step && count < self.spikes[*population].len() {
+                    self.spikes[*population][count] = index;
+                    count += 1;
+                }
+                *next += 1;
+            }
+            self.n_spikes[*population] = count as u64;
         }
     }
 
@@ -191,26 +451,30 @@ impl Simulation {
         for i in 0..self.schedule.periodic.len() {
             let (k, period) = self.schedule.periodic[i];
             if self.step.is_multiple_of(period) {
-                self.call(k);
+                self.call(k, 0);
             }
         }
         monitors.record_state(self);
-        // groups, thresholds, resets.
-        for i in 0..self.schedule.updates.len() {
-            self.call(self.schedule.updates[i]);
-        }
+        // groups: summed variables (from the state at the step's start), state updates.
+        self.run(|s| &s.summed);
+        self.run(|s| &s.updates);
+        // thresholds.
         self.n_spikes.iter_mut().for_each(|n| *n = 0);
-        for i in 0..self.schedule.thresholds.len() {
-            self.call(self.schedule.thresholds[i]);
-        }
+        self.run(|s| &s.thresholds);
+        self.prescribed_spikes();
         monitors.record_spikes(self);
-        for i in 0..self.schedule.resets.len() {
-            self.call(self.schedule.resets[i]);
+        // synapses: pre then post pathways; then resets.
+        self.run(|s| &s.on_pre);
+        self.run(|s| &s.on_post);
+        self.run(|s| &s.resets);
+        // Clock-driven synapse updates and their periodic code, then the shared block.
+        for i in 0..self.schedule.synapse_updates.len() {
+            let (k, period) = self.schedule.synapse_updates[i];
+            if self.step.is_multiple_of(period) {
+                self.call(k, 0);
+            }
         }
-        // The shared block (e.g. dopamine) last, after everything that reads it.
-        for i in 0..self.schedule.shared_updates.len() {
-            self.call(self.schedule.shared_updates[i]);
-        }
+        self.run(|s| &s.shared_updates);
         self.step += 1;
     }
 }

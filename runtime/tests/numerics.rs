@@ -14,7 +14,7 @@ fn simulation(source: &str, seed: u64) -> (snnc_compiler::Model, Simulation) {
 /// Runs `steps` steps and returns the final values of `group.var`.
 fn final_values(source: &str, steps: u64, var: &str) -> Vec<f64> {
     let (model, mut sim) = simulation(source, 0);
-    let mut monitors = Monitors::new(&model, sim.module(), steps).expect("monitors");
+    let mut monitors = Monitors::new(&model, &sim, steps).expect("monitors");
     for _ in 0..steps {
         sim.step(&mut monitors);
     }
@@ -91,7 +91,7 @@ const NOISY: &str = "dt = 0.1 ms\nconst tau = 20 ms\nconst sigma = 6 mV\n\
 
 fn spikes(seed: u64) -> (Vec<i64>, Vec<u32>) {
     let (model, mut sim) = simulation(NOISY, seed);
-    let mut monitors = Monitors::new(&model, sim.module(), 2000).expect("monitors");
+    let mut monitors = Monitors::new(&model, &sim, 2000).expect("monitors");
     for _ in 0..2000 {
         sim.step(&mut monitors);
     }
@@ -135,7 +135,7 @@ fn refractoriness_holds_the_membrane_for_the_refractory_period() {
     let source = "dt = 0.1 ms\nconst tau = 10 ms\nneuron N { equations { dv/dt = (20 mV - v)/tau : volt (unless refractory) }\n\
         threshold v > 10 mV\n reset { v = 0 mV }\n refractory 2 ms\n method exact }\ngroup G = N(1)\nmonitor spikes G";
     let (model, mut sim) = simulation(source, 0);
-    let mut monitors = Monitors::new(&model, sim.module(), 1000).expect("monitors");
+    let mut monitors = Monitors::new(&model, &sim, 1000).expect("monitors");
     for _ in 0..1000 {
         sim.step(&mut monitors);
     }

@@ -232,8 +232,8 @@ fn run(case: &Case) -> snnc_runtime::Monitors {
         case.dt_ms
     );
     let mut sim = snnc_runtime::build(&model, 0).unwrap_or_else(|e| panic!("{name}: build failed: {e}"));
-    let mut monitors = snnc_runtime::Monitors::new(&model, sim.module(), case.steps)
-        .unwrap_or_else(|e| panic!("{name}: monitors: {e}"));
+    let mut monitors =
+        snnc_runtime::Monitors::new(&model, &sim, case.steps).unwrap_or_else(|e| panic!("{name}: monitors: {e}"));
     for _ in 0..case.steps {
         sim.step(&mut monitors);
     }

@@ -201,12 +201,20 @@ fn build(
     let spikes = field(&mut b, pointer, offsets::SPIKES);
     let n_spikes = field(&mut b, pointer, offsets::N_SPIKES);
     let seed = field(&mut b, types::I64, offsets::SEED);
+    let indices = SynapseIndices {
+        pre: field(&mut b, pointer, offsets::PRE),
+        post: field(&mut b, pointer, offsets::POST),
+        pre_offsets: field(&mut b, pointer, offsets::PRE_OFFSETS),
+        post_offsets: field(&mut b, pointer, offsets::POST_OFFSETS),
+        post_order: field(&mut b, pointer, offsets::POST_ORDER),
+    };
+    let aux = field(&mut b, types::I64, offsets::AUX);
 
     // Base pointers, parameters and tables, loaded once.
     let (mut used_vars, mut used_params, mut used_tables) = (Vec::new(), Vec::new(), Vec::new());
     for s in kernel.scalar.iter().chain(&kernel.body) {
         visit_stmt(s, &mut |e| match e {
-            Expr::Load(v) => used_vars.push(*v),
+            Expr::Load(v) | Expr::LoadAt(v, _) => used_vars.push(*v),
             Expr::Param(p) => used_params.push(*p),
             Expr::Table(k) => used_tables.push(*k),
             _ => {}
@@ -245,6 +253,8 @@ fn build(
         module,
         flags,
         index: zero,
+        pre_index: zero,
+        post_index: zero,
         t,
         dt,
         step,
@@ -267,34 +277,78 @@ fn build(
                 code.stmt(s)?;
             }
         }
-        Loop::Neurons | Loop::Spikes => {
+        looping => {
             let header = code.b.create_block();
             let body = code.b.create_block();
             let exit = code.b.create_block();
             code.b.append_block_param(header, types::I64);
             code.b.ins().jump(header, &[BlockArg::from(zero)]);
             code.b.switch_to_block(header);
-            let i = code.b.block_params(header)[0];
-            let more = code.b.ins().icmp(IntCC::UnsignedLessThan, i, n);
+            let k = code.b.block_params(header)[0];
+            let more = code.b.ins().icmp(IntCC::UnsignedLessThan, k, n);
             code.b.ins().brif(more, body, &[], exit, &[]);
             code.b.switch_to_block(body);
-            code.index = if kernel.looping == Loop::Spikes {
-                let offset = code.b.ins().imul_imm_u(i, 4);
-                let address = code.b.ins().iadd(spikes, offset);
-                let index = code.b.ins().load(types::I32, flags, address, 0);
-                code.b.ins().uextend(types::I64, index)
-            } else {
-                i
-            };
-            for s in &kernel.body {
-                code.stmt(s)?;
+            match looping {
+                Loop::Neurons => {
+                    code.index = k;
+                    code.body(&kernel.body)?;
+                }
+                Loop::Spikes => {
+                    code.index = code.load_u32(spikes, k);
+                    code.body(&kernel.body)?;
+                }
+                Loop::Synapses => {
+                    code.index = k;
+                    code.pre_index = code.load_u32(indices.pre, k);
+                    code.post_index = code.load_u32(indices.post, k);
+                    code.body(&kernel.body)?;
+                }
+                Loop::Pairs => {
+                    code.index = k;
+                    code.pre_index = aux;
+                    code.post_index = k;
+                    code.body(&kernel.body)?;
+                }
+                Loop::PreSpikes | Loop::PostSpikes => {
+                    // The synapses of spiking neuron `neuron`: a range of the CSR index.
+                    let neuron = code.load_u32(spikes, k);
+                    let offsets = if looping == Loop::PreSpikes { indices.pre_offsets } else { indices.post_offsets };
+                    let start = code.load_u32(offsets, neuron);
+                    let after = code.b.ins().iadd_imm_u(neuron, 1);
+                    let end = code.load_u32(offsets, after);
+                    let inner = code.b.create_block();
+                    let inner_body = code.b.create_block();
+                    let inner_exit = code.b.create_block();
+                    code.b.append_block_param(inner, types::I64);
+                    code.b.ins().jump(inner, &[BlockArg::from(start)]);
+                    code.b.switch_to_block(inner);
+                    let m = code.b.block_params(inner)[0];
+                    let more = code.b.ins().icmp(IntCC::UnsignedLessThan, m, end);
+                    code.b.ins().brif(more, inner_body, &[], inner_exit, &[]);
+                    code.b.switch_to_block(inner_body);
+                    if looping == Loop::PreSpikes {
+                        code.index = m;
+                        code.pre_index = neuron;
+                        code.post_index = code.load_u32(indices.post, m);
+                    } else {
+                        let synapse = code.load_u32(indices.post_order, m);
+                        code.index = synapse;
+                        code.pre_index = code.load_u32(indices.pre, synapse);
+                        code.post_index = neuron;
+                    }
+                    code.body(&kernel.body)?;
+                    let next = code.b.ins().iadd_imm_u(m, 1);
+                    code.b.ins().jump(inner, &[BlockArg::from(next)]);
+                    code.b.switch_to_block(inner_exit);
+                }
+                Loop::Once => {}
             }
-            let next = code.b.ins().iadd_imm_u(i, 1);
+            let next = code.b.ins().iadd_imm_u(k, 1);
             code.b.ins().jump(header, &[BlockArg::from(next)]);
             code.b.switch_to_block(exit);
         }
     }
-    if kernel.kind == crate::ir::KernelKind::Threshold {
+    if matches!(kernel.kind, crate::ir::KernelKind::Threshold | crate::ir::KernelKind::Connect) {
         let count = code.b.use_var(spike_count);
         code.b.ins().store(flags, count, n_spikes, 0);
     }
@@ -306,7 +360,7 @@ fn build(
 
 fn visit_stmt(s: &Stmt, f: &mut impl FnMut(&Expr)) {
     match s {
-        Stmt::Let(_, e) | Stmt::Store(_, e) => visit_expr(e, f),
+        Stmt::Let(_, e) | Stmt::Store(_, e) | Stmt::StoreAt(_, _, e) => visit_expr(e, f),
         Stmt::If(c, body) => {
             visit_expr(c, f);
             body.iter().for_each(|s| visit_stmt(s, f));
@@ -324,7 +378,7 @@ fn visit_expr(e: &Expr, f: &mut impl FnMut(&Expr)) {
 
 fn stored_vars(s: &Stmt, out: &mut Vec<usize>) {
     match s {
-        Stmt::Store(v, _) => out.push(*v),
+        Stmt::Store(v, _) | Stmt::StoreAt(v, _, _) => out.push(*v),
         Stmt::If(_, body) => body.iter().for_each(|s| stored_vars(s, out)),
         _ => {}
     }
@@ -341,6 +395,16 @@ fn collect_calls(kernel: &Kernel, out: &mut Vec<(&'static str, usize, bool)>) {
     }
 }
 
+/// Pointers to a pathway's synapse index arrays.
+#[derive(Clone, Copy)]
+struct SynapseIndices {
+    pre: Value,
+    post: Value,
+    pre_offsets: Value,
+    post_offsets: Value,
+    post_order: Value,
+}
+
 /// The code generator of one kernel.
 struct Gen<'a, 'm> {
     b: FunctionBuilder<'a>,
@@ -348,6 +412,9 @@ struct Gen<'a, 'm> {
     flags: MemFlagsData,
     /// The current item's index (i64).
     index: Value,
+    /// In synapse kernels: the current synapse's presynaptic and postsynaptic neuron.
+    pre_index: Value,
+    post_index: Value,
     t: Value,
     dt: Value,
     step: Value,
@@ -363,15 +430,36 @@ struct Gen<'a, 'm> {
 }
 
 impl Gen<'_, '_> {
+    /// `base[index]` of a `u32` array, widened to i64.
+    fn load_u32(&mut self, base: Value, index: Value) -> Value {
+        let offset = self.b.ins().imul_imm_u(index, 4);
+        let address = self.b.ins().iadd(base, offset);
+        let value = self.b.ins().load(types::I32, self.flags, address, 0);
+        self.b.ins().uextend(types::I64, value)
+    }
+
+    fn body(&mut self, stmts: &[Stmt]) -> Result<(), Error> {
+        stmts.iter().try_for_each(|s| self.stmt(s))
+    }
+
     /// The address of variable `v` at the current item.
     fn address(&mut self, v: usize) -> Result<Value, Error> {
+        self.address_at(v, self.index)
+    }
+
+    /// The address of variable `v` at `index` (index 0 for scalar variables).
+    fn address_at(&mut self, v: usize, index: Value) -> Result<Value, Error> {
         let base = *self.bases.get(&v).ok_or_else(|| Error(format!("variable {v} has no base pointer")))?;
         let scalar = self.module.layout.vars.get(v).is_none_or(|info| info.scalar);
         if scalar {
             return Ok(base);
         }
-        let offset = self.b.ins().imul_imm_u(self.index, 8);
+        let offset = self.b.ins().imul_imm_u(index, 8);
         Ok(self.b.ins().iadd(base, offset))
+    }
+
+    fn at(&self, at: crate::ir::At) -> Value {
+        if at == crate::ir::At::Pre { self.pre_index } else { self.post_index }
     }
 
     fn stmt(&mut self, s: &Stmt) -> Result<(), Error> {
@@ -384,6 +472,11 @@ impl Gen<'_, '_> {
             Stmt::Store(v, e) => {
                 let value = self.expr(e)?;
                 let address = self.address(*v)?;
+                self.b.ins().store(self.flags, value, address, 0);
+            }
+            Stmt::StoreAt(v, at, e) => {
+                let value = self.expr(e)?;
+                let address = self.address_at(*v, self.at(*at))?;
                 self.b.ins().store(self.flags, value, address, 0);
             }
             Stmt::If(c, body) => {
@@ -437,6 +530,14 @@ impl Gen<'_, '_> {
                 self.b.ins().load(types::F64, self.flags, address, 0)
             }
             Expr::Index => self.b.ins().fcvt_from_uint(types::F64, self.index),
+            Expr::IndexAt(at) => {
+                let index = self.at(*at);
+                self.b.ins().fcvt_from_uint(types::F64, index)
+            }
+            Expr::LoadAt(v, at) => {
+                let address = self.address_at(*v, self.at(*at))?;
+                self.b.ins().load(types::F64, self.flags, address, 0)
+            }
             Expr::Time => self.t,
             Expr::Dt => self.dt,
             Expr::Unary(op, a) => {

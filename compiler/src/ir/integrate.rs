@@ -94,6 +94,53 @@ pub(super) fn integrate(
     Ok(method)
 }
 
+/// Brings the event-driven variables of a pathway up to date at an event: their
+/// (linear) equations are solved exactly over the time since `lastupdate`.
+pub(super) fn event_driven(
+    lowering: &mut Lowering<'_>,
+    scope: &mut Scope<'_>,
+    kernel: &mut KernelBuilder,
+    lastupdate: VarId,
+) -> Result<(), String> {
+    let diffs: Vec<usize> = scope
+        .dynamics
+        .variables
+        .iter()
+        .enumerate()
+        .filter(|(_, v)| matches!(v.kind, VarKind::Differential(_)) && v.flags.event_driven)
+        .map(|(k, _)| k)
+        .collect();
+    if diffs.is_empty() {
+        return Ok(());
+    }
+    let f = rhs_at(lowering, scope, &diffs);
+    let solution = exact_solution(scope, &diffs, &f).ok_or_else(|| {
+        "event-driven equations must be linear with constant coefficients (they are solved exactly between events)"
+            .to_string()
+    })?;
+    let elapsed = kernel.temp(sub(Expr::Time, Expr::Load(lastupdate)));
+    let values: Vec<Expr> = solution.into_iter().map(|e| kernel.temp(replace_dt(e, &elapsed))).collect();
+    for (&k, value) in diffs.iter().zip(values) {
+        kernel.body.push(Stmt::Store(scope.local[k], value));
+    }
+    kernel.body.push(Stmt::Store(lastupdate, Expr::Time));
+    Ok(())
+}
+
+/// `e` with the time step replaced by `elapsed`.
+fn replace_dt(e: Expr, elapsed: &Expr) -> Expr {
+    match e {
+        Expr::Dt => elapsed.clone(),
+        Expr::Unary(op, a) => Expr::un(op, replace_dt(*a, elapsed)),
+        Expr::Binary(op, a, b) => Expr::bin(op, replace_dt(*a, elapsed), replace_dt(*b, elapsed)),
+        Expr::Call(m, args) => Expr::Call(m, args.into_iter().map(|a| replace_dt(a, elapsed)).collect()),
+        Expr::Select(c, a, b) => {
+            Expr::select(replace_dt(*c, elapsed), replace_dt(*a, elapsed), replace_dt(*b, elapsed))
+        }
+        other => other,
+    }
+}
+
 /// The right-hand sides at the scope's current stage.
 fn rhs_at(lowering: &mut Lowering<'_>, scope: &mut Scope<'_>, diffs: &[usize]) -> Vec<Expr> {
     diffs

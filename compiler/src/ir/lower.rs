@@ -15,6 +15,9 @@ use crate::units::Dimension;
 /// Why a model can not be lowered (a diagnostic for the user).
 pub type LowerError = Diagnostic;
 
+/// The dynamics of a population without variables (input generators).
+static EMPTY_DYNAMICS: std::sync::LazyLock<Dynamics> = std::sync::LazyLock::new(Dynamics::default);
+
 /// Brian2's initial `lastspike`: long ago, so that no neuron starts refractory.
 pub const LASTSPIKE_INIT: f64 = -1e4;
 
@@ -26,14 +29,7 @@ const NOT_REFRACTORY: &str = "not_refractory";
 /// `auto` the one chosen (exact where it applies, else euler or heun), found by
 /// lowering the equations on their own.
 pub fn integration_method(model: &Model, dynamics: &Dynamics) -> Result<crate::model::Method, String> {
-    let mut lowering = Lowering {
-        model,
-        layout: Layout::default(),
-        tables: Vec::new(),
-        kernels: Vec::new(),
-        streams: 0,
-        errors: Vec::new(),
-    };
+    let mut lowering = Lowering::new(model);
     let shared = if std::ptr::eq(dynamics, &model.shared) || model.shared.variables.is_empty() {
         None
     } else {
@@ -52,14 +48,7 @@ pub fn integration_method(model: &Model, dynamics: &Dynamics) -> Result<crate::m
 
 /// Lowers a checked model to kernels.
 pub fn lower(model: &Model) -> Result<Module, Vec<LowerError>> {
-    let mut lowering = Lowering {
-        model,
-        layout: Layout::default(),
-        tables: Vec::new(),
-        kernels: Vec::new(),
-        streams: 0,
-        errors: Vec::new(),
-    };
+    let mut lowering = Lowering::new(model);
     lowering.layout.params =
         model.constants.iter().map(|c| ParamInfo { name: c.name.clone(), value: c.value }).collect();
     // Populations: the groups in model order, then the shared block.
@@ -81,32 +70,37 @@ pub fn lower(model: &Model) -> Result<Module, Vec<LowerError>> {
         lowering.add_vars(population, &model.shared, true);
         Some(population)
     };
+    for (p, pathway) in model.pathways.iter().enumerate() {
+        lowering.declare_pathway(p, pathway);
+    }
     for (g, group) in model.groups.iter().enumerate() {
-        if let GroupKind::Neurons(t) = group.kind {
-            lowering.neuron_group(g, t, shared);
-        } else {
-            lowering.errors.push(Diagnostic::error(
-                "E0501",
-                group.span,
-                format!("group `{}`: input generators (`PoissonGroup`, `SpikeGeneratorGroup`) run with synapses, which are not implemented yet", group.name),
-            ));
+        match &group.kind {
+            GroupKind::Neurons(t) => lowering.neuron_group(g, *t, shared),
+            GroupKind::Poisson { rates } => lowering.poisson_group(g, rates, shared),
+            GroupKind::SpikeGenerator { indices, times } => {
+                let mut spikes: Vec<(u64, u32)> =
+                    times.iter().zip(indices).map(|(t, &i)| ((t / model.dt).round() as u64, i)).collect();
+                spikes.sort();
+                lowering.generators.push((g, spikes));
+            }
         }
     }
     if let Some(shared) = shared {
         lowering.shared_block(shared);
     }
-    if !model.pathways.is_empty() {
-        let span = model.pathways[0].span;
-        lowering.errors.push(
-            Diagnostic::error("E0501", span, "synapses (`connect`) are not implemented yet in the runtime")
-                .with_note("neuron groups, the shared block and monitors run today; pathways come next"),
-        );
+    for p in 0..model.pathways.len() {
+        lowering.pathway(p, shared);
     }
     if !lowering.errors.is_empty() {
         return Err(lowering.errors);
     }
-    let mut module =
-        Module { layout: lowering.layout, kernels: lowering.kernels, tables: lowering.tables, dt: model.dt };
+    let mut module = Module {
+        layout: lowering.layout,
+        kernels: lowering.kernels,
+        tables: lowering.tables,
+        generators: lowering.generators,
+        dt: model.dt,
+    };
     for kernel in &mut module.kernels {
         super::opt::optimize(kernel);
     }
@@ -121,9 +115,193 @@ pub(super) struct Lowering<'m> {
     /// Random streams handed out so far (one per `rand()` call site and noise term).
     streams: u32,
     errors: Vec<LowerError>,
+    generators: Vec<(usize, Vec<(u64, u32)>)>,
 }
 
 impl<'m> Lowering<'m> {
+    fn new(model: &'m Model) -> Lowering<'m> {
+        Lowering {
+            model,
+            layout: Layout::default(),
+            tables: Vec::new(),
+            kernels: Vec::new(),
+            streams: 0,
+            errors: Vec::new(),
+            generators: Vec::new(),
+        }
+    }
+
+    /// The pathway's population (its synapse variables, and `lastupdate` for
+    /// event-driven ones) and its entry in the layout.
+    fn declare_pathway(&mut self, p: usize, pathway: &model::Pathway) {
+        let population = self.add_population(&pathway.name, 0, false);
+        self.add_vars(population, &pathway.dynamics, false);
+        let lastupdate = pathway.dynamics.variables.iter().any(|v| v.flags.event_driven).then(|| {
+            let id = self.layout.vars.len();
+            self.layout.vars.push(VarInfo {
+                name: "lastupdate".into(),
+                population,
+                default: 0.0,
+                dim: Dimension::TIME,
+                boolean: false,
+                scalar: false,
+            });
+            self.layout.populations[population].vars.push(id);
+            id
+        });
+        let c = &pathway.connectivity;
+        let rule = match (&c.explicit, c.fan_in, c.fan_out) {
+            (Some((s, t)), _, _) => super::ConnectRule::Explicit(s.clone(), t.clone()),
+            (None, Some(k), _) => super::ConnectRule::FanIn(k),
+            (None, None, Some(k)) => super::ConnectRule::FanOut(k),
+            _ => super::ConnectRule::Kernel,
+        };
+        let _ = p;
+        self.layout.pathways.push(super::PathwayInfo {
+            name: pathway.name.clone(),
+            population,
+            source: (pathway.source.group, pathway.source.start, pathway.source.end),
+            target: (pathway.target.group, pathway.target.start, pathway.target.end),
+            rule,
+            lastupdate,
+        });
+    }
+
+    /// A `PoissonGroup`: each neuron spikes with probability `rates*dt` each step.
+    fn poisson_group(&mut self, g: usize, rates: &model::Expr, shared: Option<usize>) {
+        let model = self.model;
+        let empty = &EMPTY_DYNAMICS;
+        let shared_ids = self.shared_ids(shared);
+        let size = model.groups[g].size;
+        let mut scope = Scope::new(empty, Vec::new(), shared_ids, size, &self.layout);
+        let name = model.groups[g].name.clone();
+        let mut kernel = KernelBuilder::new(format!("{name}_threshold"), KernelKind::Threshold, g, Loop::Neurons);
+        let rate = self.expr(&mut scope, rates);
+        let stream = self.next_stream();
+        let fires = Expr::bin(Op2::Lt, Expr::Rand(stream), Expr::bin(Op2::Mul, rate, Expr::Dt));
+        kernel.body.push(Stmt::If(fires, vec![Stmt::EmitSpike]));
+        self.push(kernel);
+    }
+
+    /// The kernels of a pathway: connect, init, summed variables, clock-driven
+    /// updates, periodic code, on_pre and on_post.
+    fn pathway(&mut self, p: usize, shared: Option<usize>) {
+        let model = self.model;
+        let pw = &model.pathways[p];
+        let info = self.layout.pathways[p].clone();
+        let population = info.population;
+        let local: Vec<VarId> = self.layout.populations[population].vars[..pw.dynamics.variables.len()].to_vec();
+        let shared_ids = self.shared_ids(shared);
+        let mut scope = Scope::new(&pw.dynamics, local.clone(), shared_ids, 0, &self.layout);
+        scope.pre = self.layout.populations[info.source.0].vars.clone();
+        scope.post = self.layout.populations[info.target.0].vars.clone();
+        let relative = |at: super::At, start: u32| {
+            let index = Expr::IndexAt(at);
+            if start == 0 { index } else { Expr::bin(Op2::Sub, index, Expr::F64(f64::from(start))) }
+        };
+        scope.index_i = relative(super::At::Pre, info.source.1);
+        scope.index_j = relative(super::At::Post, info.target.1);
+        scope.sizes = (info.source.2 - info.source.1, info.target.2 - info.target.1);
+        let name = pw.name.clone();
+        let new_kernel = |kind: KernelKind, looping: Loop, suffix: &str| {
+            let mut k = KernelBuilder::new(format!("{name}_{suffix}"), kind, population, looping);
+            k.pathway = Some(p);
+            k
+        };
+        if pw.delay.is_some() {
+            self.errors.push(Diagnostic::error(
+                "E0501",
+                pw.span,
+                format!("pathway `{name}`: synaptic delays are not implemented yet"),
+            ));
+        }
+
+        // Which candidate pairs become synapses.
+        if info.rule == super::ConnectRule::Kernel {
+            let mut kernel = new_kernel(KernelKind::Connect, Loop::Pairs, "connect");
+            let c = &pw.connectivity;
+            let mut accept = Expr::Bool(true);
+            if let Some(condition) = &c.condition {
+                accept = self.expr(&mut scope, condition);
+            }
+            if let Some(j) = &c.j {
+                let target = self.expr(&mut scope, j);
+                let is_target = Expr::bin(Op2::Eq, scope.index_j.clone(), target);
+                accept = Expr::bin(Op2::And, accept, is_target);
+            }
+            if let Some(probability) = &c.p {
+                let probability = self.expr(&mut scope, probability);
+                let draw = Expr::bin(Op2::Lt, Expr::Rand(self.next_stream()), probability);
+                accept = Expr::bin(Op2::And, accept, draw);
+            }
+            kernel.body.push(Stmt::If(accept, vec![Stmt::EmitSpike]));
+            self.push(kernel);
+        }
+
+        // Initial values, then the summed variables.
+        let mut kernel = new_kernel(KernelKind::Init, Loop::Synapses, "init");
+        for s in &pw.dynamics.init {
+            self.stmt(&mut scope, &mut kernel, s);
+        }
+        self.push(kernel);
+        for summed in &pw.summed {
+            let (target, at, group) = match summed.target {
+                VarRef::Post(k) => (scope.post[k], super::At::Post, info.target.0),
+                VarRef::Pre(k) => (scope.pre[k], super::At::Pre, info.source.0),
+                _ => continue,
+            };
+            let mut reset =
+                KernelBuilder::new(format!("{name}_summed_reset"), KernelKind::SummedReset, group, Loop::Neurons);
+            reset.pathway = Some(p);
+            reset.body.push(Stmt::Store(target, Expr::F64(0.0)));
+            self.push(reset);
+            let mut kernel = new_kernel(KernelKind::Summed, Loop::Synapses, "summed");
+            let term = scope.load(self, VarRef::Local(summed.var));
+            kernel.body.push(Stmt::StoreAt(target, at, Expr::bin(Op2::Add, Expr::LoadAt(target, at), term)));
+            self.push(kernel);
+        }
+
+        // Clock-driven equations, then periodic code (`every_step`).
+        let mut kernel = new_kernel(KernelKind::StateUpdate, Loop::Synapses, "state_update");
+        match integrate::integrate(self, &mut scope, &mut kernel, pw.dynamics.method(), None) {
+            Ok(method) => kernel.method = Some(method),
+            Err(message) => {
+                self.errors.push(Diagnostic::error("E0502", pw.span, format!("pathway `{name}`: {message}")))
+            }
+        }
+        if !kernel.body.is_empty() || !kernel.scalar.is_empty() {
+            self.push(kernel);
+        }
+        for periodic in &pw.dynamics.periodic {
+            let period = self.steps(&periodic.period);
+            let mut kernel = new_kernel(KernelKind::Periodic { period }, Loop::Synapses, &format!("every_{period}"));
+            for s in &periodic.body {
+                self.stmt(&mut scope, &mut kernel, s);
+            }
+            self.push(kernel);
+        }
+
+        // Events: event-driven variables are brought up to date, then the statements run.
+        for (kind, looping, suffix, stmts) in [
+            (KernelKind::OnPre, Loop::PreSpikes, "on_pre", &pw.on_pre),
+            (KernelKind::OnPost, Loop::PostSpikes, "on_post", &pw.on_post),
+        ] {
+            if stmts.is_empty() {
+                continue;
+            }
+            let mut kernel = new_kernel(kind, looping, suffix);
+            if let Some(lastupdate) = info.lastupdate
+                && let Err(message) = integrate::event_driven(self, &mut scope, &mut kernel, lastupdate)
+            {
+                self.errors.push(Diagnostic::error("E0502", pw.span, format!("pathway `{name}`: {message}")));
+            }
+            for s in stmts {
+                self.stmt(&mut scope, &mut kernel, s);
+            }
+            self.push(kernel);
+        }
+    }
+
     fn add_population(&mut self, name: &str, size: u32, spiking: bool) -> usize {
         self.layout.populations.push(Population { name: name.to_string(), size, vars: Vec::new(), spiking });
         self.layout.populations.len() - 1
@@ -220,6 +398,12 @@ impl<'m> Lowering<'m> {
         if !kernel.body.is_empty() || !kernel.scalar.is_empty() {
             self.push(kernel);
         }
+        // After the state update, `(constant over dt)` values are read from their arrays.
+        for (k, frozen) in scope.frozen.iter_mut().enumerate() {
+            if frozen.is_some() {
+                *frozen = Some(Expr::Load(local[k]));
+            }
+        }
 
         // Threshold.
         if let Some(threshold) = &neuron.threshold {
@@ -245,14 +429,19 @@ impl<'m> Lowering<'m> {
             .variables
             .iter()
             .enumerate()
-            .filter(|(_, v)| matches!(v.kind, VarKind::Subexpression(_)) && !v.flags.constant_over_dt)
+            .filter(|(_, v)| matches!(v.kind, VarKind::Subexpression(_)))
             .map(|(k, _)| k)
             .collect();
         if !subexpressions.is_empty() {
             let mut kernel =
                 KernelBuilder::new(format!("{name}_observe"), KernelKind::Observe, population, Loop::Neurons);
             for k in subexpressions {
-                let value = scope.load(self, VarRef::Local(k));
+                let value = match &neuron.dynamics.variables[k].kind {
+                    VarKind::Subexpression(e) if neuron.dynamics.variables[k].flags.constant_over_dt => {
+                        self.expr(&mut scope, e)
+                    }
+                    _ => scope.load(self, VarRef::Local(k)),
+                };
                 let value = if self.layout.vars[local[k]].boolean { Expr::un(Op1::BoolToF64, value) } else { value };
                 kernel.body.push(Stmt::Store(local[k], value));
             }
@@ -335,16 +524,19 @@ impl<'m> Lowering<'m> {
     /// Lowers a statement into the kernel: statements that write a scalar variable
     /// from scalar values go to the scalar block (run once), as in Brian2.
     fn stmt(&mut self, scope: &mut Scope<'_>, kernel: &mut KernelBuilder, s: &model::Stmt) {
-        let Some(var) = scope.var(s.target) else {
+        let Some((var, at)) = scope.var(s.target) else {
             self.errors.push(Diagnostic::error(
                 "E0502",
                 s.span,
-                "this statement writes a variable of another population, which is not supported here",
+                "this statement writes a variable this code can not reach",
             ));
             return;
         };
         let value = self.expr(scope, &s.value);
-        let old = Expr::Load(var);
+        let old = match at {
+            Some(at) => Expr::LoadAt(var, at),
+            None => Expr::Load(var),
+        };
         let value = match s.op {
             AssignOp::Set => value,
             AssignOp::Add => Expr::bin(Op2::Add, old, value),
@@ -353,6 +545,10 @@ impl<'m> Lowering<'m> {
             AssignOp::Div => Expr::bin(Op2::Div, old, value),
         };
         let value = if self.layout.vars[var].boolean { Expr::un(Op1::BoolToF64, value) } else { value };
+        if let Some(at) = at {
+            kernel.body.push(Stmt::StoreAt(var, at, value));
+            return;
+        }
         let scalar_target = self.layout.vars[var].scalar;
         if scalar_target {
             if reads_per_neuron(&value, &self.layout) {
@@ -385,12 +581,13 @@ impl<'m> Lowering<'m> {
             K::Builtin(b) => match b {
                 Builtin::T => scope.time.clone(),
                 Builtin::Dt => Expr::Dt,
-                Builtin::I => Expr::Index,
+                Builtin::I => scope.index_i.clone(),
+                Builtin::J => scope.index_j.clone(),
+                Builtin::NPre => Expr::F64(f64::from(scope.sizes.0)),
+                Builtin::NPost => Expr::F64(f64::from(scope.sizes.1)),
                 Builtin::N => Expr::F64(f64::from(scope.size)),
                 Builtin::Pi => Expr::F64(std::f64::consts::PI),
                 Builtin::Inf => Expr::F64(f64::INFINITY),
-                // Synapse-only names never reach neuron code (sema).
-                Builtin::J | Builtin::NPre | Builtin::NPost => Expr::F64(f64::NAN),
             },
             K::Unary(op, a) => {
                 let a = self.expr(scope, a);
@@ -506,6 +703,7 @@ pub(super) struct KernelBuilder {
     pub(super) body: Vec<Stmt>,
     next_temp: usize,
     pub(super) method: Option<crate::model::Method>,
+    pub(super) pathway: Option<usize>,
 }
 
 impl KernelBuilder {
@@ -519,6 +717,7 @@ impl KernelBuilder {
             body: Vec::new(),
             next_temp: 0,
             method: None,
+            pathway: None,
         }
     }
 
@@ -540,6 +739,7 @@ impl KernelBuilder {
             body: self.body,
             temps: Vec::new(),
             method: self.method,
+            pathway: self.pathway,
         }
     }
 }
@@ -560,6 +760,13 @@ pub(super) struct Scope<'m> {
     /// Random streams of the noise terms.
     noise: Vec<Option<u32>>,
     booleans: Vec<bool>,
+    /// Synapse code: the presynaptic and postsynaptic group's variables.
+    pre: Vec<VarId>,
+    post: Vec<VarId>,
+    /// What `i`, `j`, `N_pre` and `N_post` are.
+    index_i: Expr,
+    index_j: Expr,
+    sizes: (u32, u32),
 }
 
 impl<'m> Scope<'m> {
@@ -576,14 +783,21 @@ impl<'m> Scope<'m> {
             frozen: vec![None; n],
             noise: vec![None; dynamics.noise.len()],
             booleans,
+            pre: Vec::new(),
+            post: Vec::new(),
+            index_i: Expr::Index,
+            index_j: Expr::F64(f64::NAN),
+            sizes: (size, size),
         }
     }
 
-    fn var(&self, r: VarRef) -> Option<VarId> {
+    /// The variable a reference names, and which neuron of a synapse it is read at.
+    fn var(&self, r: VarRef) -> Option<(VarId, Option<super::At>)> {
         match r {
-            VarRef::Local(k) => self.local.get(k).copied(),
-            VarRef::Shared(k) => self.shared.get(k).copied(),
-            VarRef::Pre(_) | VarRef::Post(_) => None,
+            VarRef::Local(k) => self.local.get(k).map(|&v| (v, None)),
+            VarRef::Shared(k) => self.shared.get(k).map(|&v| (v, None)),
+            VarRef::Pre(k) => self.pre.get(k).map(|&v| (v, Some(super::At::Pre))),
+            VarRef::Post(k) => self.post.get(k).map(|&v| (v, Some(super::At::Post))),
         }
     }
 
@@ -617,7 +831,20 @@ impl<'m> Scope<'m> {
                 let id = self.shared[k];
                 self.as_value(self.local.len() + k, Expr::Load(id))
             }
-            VarRef::Pre(_) | VarRef::Post(_) => Expr::F64(f64::NAN),
+            VarRef::Pre(k) | VarRef::Post(k) => {
+                let (at, list) = if matches!(r, VarRef::Pre(_)) {
+                    (super::At::Pre, &self.pre)
+                } else {
+                    (super::At::Post, &self.post)
+                };
+                match list.get(k) {
+                    Some(&id) => {
+                        let load = Expr::LoadAt(id, at);
+                        if lowering.layout.vars[id].boolean { Expr::bin(Op2::Ne, load, Expr::F64(0.0)) } else { load }
+                    }
+                    None => Expr::F64(f64::NAN),
+                }
+            }
         }
     }
 

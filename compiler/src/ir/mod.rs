@@ -206,12 +206,18 @@ pub enum Expr {
     Param(ParamId),
     /// A state variable at the current item; a `scalar` variable is read at index 0.
     Load(VarId),
+    /// A neuron variable at the current synapse's presynaptic (`Pre`) or postsynaptic
+    /// (`Post`) neuron, in synapse kernels.
+    LoadAt(VarId, At),
     /// A temporary.
     Temp(TempId),
     /// Element `index` of a per-neuron table (`Module::tables`).
     Table(usize),
     /// The current item's neuron index, as a float.
     Index,
+    /// In synapse kernels: the index of the presynaptic (`Pre`) or postsynaptic (`Post`)
+    /// neuron of the current synapse, as a float.
+    IndexAt(At),
     /// Time at the start of the step.
     Time,
     /// The time step.
@@ -273,7 +279,14 @@ impl Expr {
     /// random draw or memory that the body may write).
     pub fn varies_per_item(&self) -> bool {
         match self {
-            Expr::Load(_) | Expr::Index | Expr::Table(_) | Expr::Rand(_) | Expr::Randn(_) | Expr::Temp(_) => true,
+            Expr::Load(_)
+            | Expr::LoadAt(..)
+            | Expr::Index
+            | Expr::IndexAt(_)
+            | Expr::Table(_)
+            | Expr::Rand(_)
+            | Expr::Randn(_)
+            | Expr::Temp(_) => true,
             _ => self.children().iter().any(|c| c.varies_per_item()),
         }
     }
@@ -286,10 +299,21 @@ pub enum Stmt {
     Let(TempId, Expr),
     /// Writes a state variable of the current item (index 0 for `scalar` variables).
     Store(VarId, Expr),
+    /// Writes a neuron variable at the current synapse's presynaptic or postsynaptic neuron.
+    StoreAt(VarId, At, Expr),
     /// Runs statements if the condition holds.
     If(Expr, Vec<Stmt>),
     /// Appends the current item's index to the spike list.
     EmitSpike,
+}
+
+/// Which neuron of a synapse.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum At {
+    /// The presynaptic neuron (`i`).
+    Pre,
+    /// The postsynaptic neuron (`j`).
+    Post,
 }
 
 /// What a kernel loops over.
@@ -301,6 +325,15 @@ pub enum Loop {
     Spikes,
     /// The body runs once, with index 0.
     Once,
+    /// Every synapse of a pathway (`n` of them), with its pre- and postsynaptic neuron.
+    Synapses,
+    /// The outgoing synapses of each presynaptic neuron in the spike list (`n` spikes).
+    PreSpikes,
+    /// The incoming synapses of each postsynaptic neuron in the spike list (`n` spikes).
+    PostSpikes,
+    /// Candidate synapses from presynaptic neuron `KernelArgs::aux` to every
+    /// postsynaptic neuron (`n` of them): accepted ones are appended like spikes.
+    Pairs,
 }
 
 /// What a kernel is for: decides when the runtime calls it.
@@ -322,6 +355,16 @@ pub enum KernelKind {
     /// Computes the population's subexpressions into their arrays, for monitors
     /// (called just before they record).
     Observe,
+    /// Which candidate pairs of a pathway become synapses (`condition`, `p`).
+    Connect,
+    /// Sets a neuron parameter of the target group to zero before summed variables add into it.
+    SummedReset,
+    /// Adds each synapse's summed-variable term into its neuron (before state updates).
+    Summed,
+    /// Statements on presynaptic spikes (after event-driven variables are brought up to date).
+    OnPre,
+    /// Statements on postsynaptic spikes.
+    OnPost,
 }
 
 /// One compiled function.
@@ -343,6 +386,8 @@ pub struct Kernel {
     pub temps: Vec<Ty>,
     /// For a state update: the integration method used (`auto` resolved).
     pub method: Option<crate::model::Method>,
+    /// For synapse kernels: the pathway (index into `Layout::pathways`).
+    pub pathway: Option<usize>,
 }
 
 /// A population's place in the state: a group, or the shared block (size 1).
@@ -376,6 +421,37 @@ pub struct VarInfo {
     pub scalar: bool,
 }
 
+/// A pathway: its synapses form a population whose size is known only after the
+/// connectivity is drawn.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PathwayInfo {
+    /// The pathway's name.
+    pub name: String,
+    /// The population holding the synapse variables.
+    pub population: usize,
+    /// Presynaptic group (population) and the neuron range of the slice.
+    pub source: (usize, u32, u32),
+    /// Postsynaptic group (population) and the neuron range of the slice.
+    pub target: (usize, u32, u32),
+    /// How the synapses are drawn when no connect kernel decides.
+    pub rule: ConnectRule,
+    /// `lastupdate` of event-driven variables, if any.
+    pub lastupdate: Option<VarId>,
+}
+
+/// How a pathway's synapses are drawn.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ConnectRule {
+    /// Its `Connect` kernel accepts candidate pairs (condition, `p`, `j`).
+    Kernel,
+    /// Exactly these (presynaptic, postsynaptic) pairs, relative to the slices.
+    Explicit(Vec<u32>, Vec<u32>),
+    /// Each postsynaptic neuron gets this many distinct presynaptic neurons, drawn uniformly.
+    FanIn(u32),
+    /// Each presynaptic neuron gets this many distinct postsynaptic neurons, drawn uniformly.
+    FanOut(u32),
+}
+
 /// A run-time parameter (a model constant).
 #[derive(Clone, Debug, PartialEq)]
 pub struct ParamInfo {
@@ -394,6 +470,8 @@ pub struct Layout {
     pub vars: Vec<VarInfo>,
     /// Run-time parameters, indexed like `Model::constants`.
     pub params: Vec<ParamInfo>,
+    /// Pathways, in model order.
+    pub pathways: Vec<PathwayInfo>,
 }
 
 impl Layout {
@@ -417,6 +495,8 @@ pub struct Module {
     pub kernels: Vec<Kernel>,
     /// Per-neuron value tables (`Expr::Table`).
     pub tables: Vec<Vec<f64>>,
+    /// Prescribed spikes (`SpikeGeneratorGroup`): population, then (step, neuron) in time order.
+    pub generators: Vec<(usize, Vec<(u64, u32)>)>,
     /// The time step.
     pub dt: f64,
 }

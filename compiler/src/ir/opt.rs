@@ -54,7 +54,7 @@ fn next_temp(kernel: &Kernel) -> usize {
 
 fn fold_stmt(s: &mut Stmt) {
     match s {
-        Stmt::Let(_, e) | Stmt::Store(_, e) => fold(e),
+        Stmt::Let(_, e) | Stmt::Store(_, e) | Stmt::StoreAt(_, _, e) => fold(e),
         Stmt::If(c, body) => {
             fold(c);
             body.iter_mut().for_each(fold_stmt);
@@ -146,7 +146,13 @@ fn evaluate(e: &Expr) -> Option<Expr> {
 /// no table, no random number, and only scalar temporaries.
 fn invariant(e: &Expr, scalar_temps: &[usize]) -> bool {
     match e {
-        Expr::Load(_) | Expr::Index | Expr::Table(_) | Expr::Rand(_) | Expr::Randn(_) => false,
+        Expr::Load(_)
+        | Expr::LoadAt(..)
+        | Expr::Index
+        | Expr::IndexAt(_)
+        | Expr::Table(_)
+        | Expr::Rand(_)
+        | Expr::Randn(_) => false,
         Expr::Temp(t) => scalar_temps.contains(t),
         _ => e.children().iter().all(|c| invariant(c, scalar_temps)),
     }
@@ -186,7 +192,9 @@ fn extract_invariant(
     next: &mut usize,
 ) {
     match s {
-        Stmt::Let(_, e) | Stmt::Store(_, e) => extract_expr(e, scalar, scalar_temps, hoisted, next),
+        Stmt::Let(_, e) | Stmt::Store(_, e) | Stmt::StoreAt(_, _, e) => {
+            extract_expr(e, scalar, scalar_temps, hoisted, next)
+        }
         Stmt::If(c, body) => {
             extract_expr(c, scalar, scalar_temps, hoisted, next);
             for s in body {
@@ -238,6 +246,7 @@ fn extract_expr(
 fn key(e: &Expr, versions: &BTreeMap<usize, usize>) -> String {
     match e {
         Expr::Load(v) => format!("Load({v}@{})", versions.get(v).copied().unwrap_or(0)),
+        Expr::LoadAt(v, at) => format!("LoadAt({v},{at:?}@{})", versions.get(v).copied().unwrap_or(0)),
         Expr::Unary(op, a) => format!("{op:?}({})", key(a, versions)),
         Expr::Binary(op, a, b) => format!("{op:?}({},{})", key(a, versions), key(b, versions)),
         Expr::Call(m, args) => {
@@ -251,7 +260,7 @@ fn key(e: &Expr, versions: &BTreeMap<usize, usize>) -> String {
 /// Repeated loads are worth a temporary too: the back end can not know that no store
 /// came between them (the keys are versioned by stores, so reuse is safe).
 fn worth_sharing(e: &Expr) -> bool {
-    worth_a_temp(e) || matches!(e, Expr::Load(_))
+    worth_a_temp(e) || matches!(e, Expr::Load(_) | Expr::LoadAt(..))
 }
 
 fn count(e: &Expr, versions: &BTreeMap<usize, usize>, counts: &mut BTreeMap<String, usize>) {
@@ -272,7 +281,7 @@ fn cse(body: &mut Vec<Stmt>, next: &mut usize) {
     for s in body.iter() {
         match s {
             Stmt::Let(_, e) => count(e, &versions, &mut counts),
-            Stmt::Store(v, e) => {
+            Stmt::Store(v, e) | Stmt::StoreAt(v, _, e) => {
                 count(e, &versions, &mut counts);
                 *versions.entry(*v).or_default() += 1;
             }
@@ -291,13 +300,15 @@ fn cse(body: &mut Vec<Stmt>, next: &mut usize) {
     for mut s in std::mem::take(body) {
         let mut lets = Vec::new();
         match &mut s {
-            Stmt::Let(_, e) | Stmt::Store(_, e) => replace(e, &versions, &counts, &mut made, &mut lets, next),
+            Stmt::Let(_, e) | Stmt::Store(_, e) | Stmt::StoreAt(_, _, e) => {
+                replace(e, &versions, &counts, &mut made, &mut lets, next)
+            }
             Stmt::If(c, _) => replace(c, &versions, &counts, &mut made, &mut lets, next),
             Stmt::EmitSpike => {}
         }
         out.extend(lets);
         match &s {
-            Stmt::Store(v, _) => *versions.entry(*v).or_default() += 1,
+            Stmt::Store(v, _) | Stmt::StoreAt(v, _, _) => *versions.entry(*v).or_default() += 1,
             Stmt::If(..) => bump_all_stored(&s, &mut versions),
             _ => {}
         }
@@ -308,7 +319,7 @@ fn cse(body: &mut Vec<Stmt>, next: &mut usize) {
 
 fn bump_all_stored(s: &Stmt, versions: &mut BTreeMap<usize, usize>) {
     match s {
-        Stmt::Store(v, _) => *versions.entry(*v).or_default() += 1,
+        Stmt::Store(v, _) | Stmt::StoreAt(v, _, _) => *versions.entry(*v).or_default() += 1,
         Stmt::If(_, body) => body.iter().for_each(|s| bump_all_stored(s, versions)),
         _ => {}
     }

@@ -24,6 +24,8 @@ impl Names<'_> {
             Expr::Bool(b) => b.to_string(),
             Expr::Param(p) => self.param(*p),
             Expr::Load(v) => self.var(*v),
+            Expr::LoadAt(v, at) => format!("{}[{}]", self.var(*v), if *at == super::At::Pre { "i" } else { "j" }),
+            Expr::IndexAt(at) => if *at == super::At::Pre { "i" } else { "j" }.into(),
             Expr::Temp(t) => format!("%{t}"),
             Expr::Table(k) => format!("table{k}[i]"),
             Expr::Index => "i".into(),
@@ -81,6 +83,10 @@ impl Names<'_> {
                 Stmt::Store(v, e) => {
                     let _ = writeln!(out, "{pad}{} <- {}", self.var(*v), self.expr(e));
                 }
+                Stmt::StoreAt(v, at, e) => {
+                    let index = if *at == super::At::Pre { "i" } else { "j" };
+                    let _ = writeln!(out, "{pad}{}[{index}] <- {}", self.var(*v), self.expr(e));
+                }
                 Stmt::If(c, body) => {
                     let _ = writeln!(out, "{pad}if {} {{", self.expr(c));
                     self.stmts(out, body, indent + 4);
@@ -105,11 +111,20 @@ impl Names<'_> {
             KernelKind::Threshold => "threshold".to_string(),
             KernelKind::Reset => "reset".to_string(),
             KernelKind::Observe => "observe subexpressions".to_string(),
+            KernelKind::Connect => "connect".to_string(),
+            KernelKind::SummedReset => "summed: reset".to_string(),
+            KernelKind::Summed => "summed".to_string(),
+            KernelKind::OnPre => "on_pre".to_string(),
+            KernelKind::OnPost => "on_post".to_string(),
         };
         let looping = match k.looping {
             Loop::Neurons => "for i in neurons",
             Loop::Spikes => "for i in spikes",
             Loop::Once => "once",
+            Loop::Synapses => "for s in synapses",
+            Loop::PreSpikes => "for s in synapses of spiking i",
+            Loop::PostSpikes => "for s in synapses of spiking j",
+            Loop::Pairs => "for j in candidate targets of i",
         };
         let _ = writeln!(out, "kernel {} ({when}) on {population}:", k.name);
         if !k.scalar.is_empty() {

@@ -348,7 +348,7 @@ fn syntax_hints(source: &str, position: usize, found: Span) -> Vec<String> {
     let lines_before: Vec<String> = source[..line_start].lines().map(&code).filter(|l| !l.trim().is_empty()).collect();
     let context =
         if before.trim().is_empty() { lines_before.last().cloned().unwrap_or_default() } else { before.to_string() };
-    let word_start = context.rfind(|c: char| !(c.is_alphanumeric() || c == '_')).map_or(0, |i| i + 1);
+    let word_start = after_last(&context, |c: char| !(c.is_alphanumeric() || c == '_'));
     let previous_word = &context[word_start..];
     let before_word = context[..word_start].trim_end();
     if previous_word.chars().next().is_some_and(char::is_alphabetic) && crate::units::lookup(previous_word).is_none() {
@@ -413,6 +413,11 @@ fn syntax_hints(source: &str, position: usize, found: Span) -> Vec<String> {
         }
     }
     unique
+}
+
+/// The byte offset just after the last character of `text` matching `p` (0 if none).
+fn after_last(text: &str, p: impl Fn(char) -> bool) -> usize {
+    text.char_indices().rev().find(|&(_, c)| p(c)).map_or(0, |(i, c)| i + c.len_utf8())
 }
 
 /// "`mv` is not a unit; did you mean `mV`?"
@@ -511,4 +516,18 @@ pub(crate) fn span_of(pair: &Pair<'_, Rule>) -> Span {
         }
     }
     Span::new(span.start(), span.start() + text.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hints_handle_multibyte_characters_before_a_word() {
+        // Found by the fuzz test: a multibyte character before the word at the error.
+        let source = "\u{20ac}a b";
+        let position = "\u{20ac}a".len();
+        let _ = syntax_hints(source, position, Span::new(position, position + 1));
+        assert!(parse("const x = 1\u{20ac}mv\nconst y = 2").is_err());
+    }
 }
