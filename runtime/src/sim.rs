@@ -118,6 +118,14 @@ impl Schedule {
 /// Prescribed spikes of a population: (step, neuron) in time order, and the next one due.
 type Generator = (usize, Vec<(u64, u32)>, usize);
 
+/// Transmission delays of a pathway.
+#[derive(Debug, Default)]
+struct Delays {
+    steps: Vec<u32>,
+    /// `ring[(step) % ring.len()]`: synapse ids whose event is due at that step.
+    ring: Vec<Vec<u32>>,
+}
+
 /// A running model.
 pub struct Simulation {
     module: Module,
@@ -134,6 +142,9 @@ pub struct Simulation {
     n_spikes: Vec<u64>,
     /// Per pathway.
     synapses: Vec<Synapses>,
+    /// Per pathway with delays: each synapse's delay in steps, and a ring of the
+    /// synapse events due at each coming step.
+    delays: Vec<Option<Delays>>,
     /// Prescribed spikes (`SpikeGeneratorGroup`).
     generators: Vec<Generator>,
     step: u64,
@@ -190,6 +201,7 @@ impl Simulation {
             spikes,
             n_spikes,
             synapses: Vec::new(),
+            delays: Vec::new(),
             generators,
             step: 0,
             seed,
@@ -211,6 +223,21 @@ impl Simulation {
                 sim.call(k, 0);
             }
         }
+        // Delays in steps, as Brian2 rounds them: int(delay/dt + 0.5).
+        let dt = sim.module.dt;
+        sim.delays = sim
+            .module
+            .layout
+            .pathways
+            .iter()
+            .map(|info| {
+                info.delay.map(|v| {
+                    let steps: Vec<u32> = sim.state[v].iter().map(|&d| ((d / dt + 0.5).max(0.0)) as u32).collect();
+                    let longest = steps.iter().copied().max().unwrap_or(0) as usize;
+                    Delays { steps, ring: vec![Vec::new(); longest + 1] }
+                })
+            })
+            .collect();
         Ok(sim)
     }
 
@@ -397,7 +424,7 @@ impl Simulation {
             Loop::Spikes | Loop::PreSpikes | Loop::PostSpikes => self.n_spikes[list],
             Loop::Once => 1,
             Loop::Synapses => u64::from(self.sizes[population]),
-            Loop::Pairs => 0,
+            Loop::Pairs | Loop::SynapseList => 0,
         };
         let is_threshold = kernel.kind == KernelKind::Threshold;
         let mut n_spikes = 0u64;
@@ -423,6 +450,33 @@ impl Simulation {
         for i in 0..slot(&self.schedule).len() {
             let k = slot(&self.schedule)[i];
             self.call(k, 0);
+        }
+    }
+
+    /// Queues the events of this step's presynaptic spikes by their delays, then runs
+    /// the `on_pre` kernel over the events due now.
+    fn delayed_on_pre(&mut self, k: usize) {
+        let Some(p) = self.module.kernels[k].pathway else { return };
+        let source = self.module.layout.pathways[p].source.0;
+        let n = self.n_spikes[source] as usize;
+        let Some(delays) = self.delays[p].as_mut() else { return };
+        let slots = delays.ring.len() as u64;
+        let synapses = &self.synapses[p];
+        for &i in &self.spikes[source][..n] {
+            let (start, end) = (synapses.pre_offsets[i as usize], synapses.pre_offsets[i as usize + 1]);
+            for s in start..end {
+                let due = (self.step + u64::from(delays.steps[s as usize])) % slots;
+                delays.ring[due as usize].push(s);
+            }
+        }
+        let now = (self.step % slots) as usize;
+        let mut due = std::mem::take(&mut delays.ring[now]);
+        let mut unused = 0u64;
+        let args = self.args(k, due.len() as u64, due.as_mut_ptr(), &mut unused, Some(p), 0);
+        self.invoke(k, &args);
+        due.clear();
+        if let Some(delays) = self.delays[p].as_mut() {
+            delays.ring[now] = due;
         }
     }
 
@@ -464,7 +518,14 @@ impl Simulation {
         self.prescribed_spikes();
         monitors.record_spikes(self);
         // synapses: pre then post pathways; then resets.
-        self.run(|s| &s.on_pre);
+        for i in 0..self.schedule.on_pre.len() {
+            let k = self.schedule.on_pre[i];
+            if self.module.kernels[k].looping == Loop::SynapseList {
+                self.delayed_on_pre(k);
+            } else {
+                self.call(k, 0);
+            }
+        }
         self.run(|s| &s.on_post);
         self.run(|s| &s.resets);
         // Clock-driven synapse updates and their periodic code, then the shared block.

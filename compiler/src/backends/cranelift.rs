@@ -303,6 +303,13 @@ fn build(
                     code.post_index = code.load_u32(indices.post, k);
                     code.body(&kernel.body)?;
                 }
+                Loop::SynapseList => {
+                    let synapse = code.load_u32(spikes, k);
+                    code.index = synapse;
+                    code.pre_index = code.load_u32(indices.pre, synapse);
+                    code.post_index = code.load_u32(indices.post, synapse);
+                    code.body(&kernel.body)?;
+                }
                 Loop::Pairs => {
                     code.index = k;
                     code.pre_index = aux;

@@ -149,6 +149,19 @@ impl<'m> Lowering<'m> {
             self.layout.populations[population].vars.push(id);
             id
         });
+        let delay = pathway.delay.is_some().then(|| {
+            let id = self.layout.vars.len();
+            self.layout.vars.push(VarInfo {
+                name: "delay".into(),
+                population,
+                default: 0.0,
+                dim: Dimension::TIME,
+                boolean: false,
+                scalar: false,
+            });
+            self.layout.populations[population].vars.push(id);
+            id
+        });
         let c = &pathway.connectivity;
         let rule = match (&c.explicit, c.fan_in, c.fan_out) {
             (Some((s, t)), _, _) => super::ConnectRule::Explicit(s.clone(), t.clone()),
@@ -164,6 +177,7 @@ impl<'m> Lowering<'m> {
             target: (pathway.target.group, pathway.target.start, pathway.target.end),
             rule,
             lastupdate,
+            delay,
         });
     }
 
@@ -208,13 +222,6 @@ impl<'m> Lowering<'m> {
             k.pathway = Some(p);
             k
         };
-        if pw.delay.is_some() {
-            self.errors.push(Diagnostic::error(
-                "E0501",
-                pw.span,
-                format!("pathway `{name}`: synaptic delays are not implemented yet"),
-            ));
-        }
 
         // Which candidate pairs become synapses.
         if info.rule == super::ConnectRule::Kernel {
@@ -240,6 +247,10 @@ impl<'m> Lowering<'m> {
 
         // Initial values, then the summed variables.
         let mut kernel = new_kernel(KernelKind::Init, Loop::Synapses, "init");
+        if let (Some(delay), Some(id)) = (&pw.delay, info.delay) {
+            let value = self.expr(&mut scope, delay);
+            kernel.body.push(Stmt::Store(id, value));
+        }
         for s in &pw.dynamics.init {
             self.stmt(&mut scope, &mut kernel, s);
         }
@@ -289,6 +300,7 @@ impl<'m> Lowering<'m> {
             if stmts.is_empty() {
                 continue;
             }
+            let looping = if kind == KernelKind::OnPre && info.delay.is_some() { Loop::SynapseList } else { looping };
             let mut kernel = new_kernel(kind, looping, suffix);
             if let Some(lastupdate) = info.lastupdate
                 && let Err(message) = integrate::event_driven(self, &mut scope, &mut kernel, lastupdate)

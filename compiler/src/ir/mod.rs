@@ -334,6 +334,8 @@ pub enum Loop {
     /// Candidate synapses from presynaptic neuron `KernelArgs::aux` to every
     /// postsynaptic neuron (`n` of them): accepted ones are appended like spikes.
     Pairs,
+    /// The synapses whose ids are in the spike list (`n` of them): delayed events.
+    SynapseList,
 }
 
 /// What a kernel is for: decides when the runtime calls it.
@@ -437,6 +439,9 @@ pub struct PathwayInfo {
     pub rule: ConnectRule,
     /// `lastupdate` of event-driven variables, if any.
     pub lastupdate: Option<VarId>,
+    /// The transmission delay of each synapse in seconds, if the pathway has delays
+    /// (its `on_pre` kernel then loops over the events due, `Loop::SynapseList`).
+    pub delay: Option<VarId>,
 }
 
 /// How a pathway's synapses are drawn.

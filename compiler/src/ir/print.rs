@@ -125,6 +125,7 @@ impl Names<'_> {
             Loop::PreSpikes => "for s in synapses of spiking i",
             Loop::PostSpikes => "for s in synapses of spiking j",
             Loop::Pairs => "for j in candidate targets of i",
+            Loop::SynapseList => "for s in delayed events due",
         };
         let _ = writeln!(out, "kernel {} ({when}) on {population}:", k.name);
         if !k.scalar.is_empty() {
