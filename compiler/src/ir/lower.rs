@@ -102,7 +102,7 @@ pub fn lower(model: &Model) -> Result<Module, Vec<LowerError>> {
         dt: model.dt,
     };
     for kernel in &mut module.kernels {
-        super::opt::optimize(kernel);
+        super::opt::optimize(kernel, &module.layout);
     }
     Ok(module)
 }
@@ -272,7 +272,9 @@ impl<'m> Lowering<'m> {
             self.push(kernel);
         }
 
-        // Clock-driven equations, then periodic code (`every_step`).
+        // Clock-driven equations, then periodic code (`every_step`). Code that runs
+        // every step is fused into the same loop: each synapse's statements see the
+        // same values as in two passes, and the synapses are visited once.
         let mut kernel = new_kernel(KernelKind::StateUpdate, Loop::Synapses, "state_update");
         match integrate::integrate(self, &mut scope, &mut kernel, pw.dynamics.method(), None) {
             Ok(method) => kernel.method = Some(method),
@@ -280,11 +282,17 @@ impl<'m> Lowering<'m> {
                 self.errors.push(Diagnostic::error("E0502", pw.span, format!("pathway `{name}`: {message}")))
             }
         }
+        let steps = |p: &Period| period_steps(p, model.dt);
+        for periodic in pw.dynamics.periodic.iter().filter(|p| steps(&p.period) == 1) {
+            for s in &periodic.body {
+                self.stmt(&mut scope, &mut kernel, s);
+            }
+        }
         if !kernel.body.is_empty() || !kernel.scalar.is_empty() {
             self.push(kernel);
         }
-        for periodic in &pw.dynamics.periodic {
-            let period = self.steps(&periodic.period);
+        for periodic in pw.dynamics.periodic.iter().filter(|p| steps(&p.period) != 1) {
+            let period = steps(&periodic.period);
             let mut kernel = new_kernel(KernelKind::Periodic { period }, Loop::Synapses, &format!("every_{period}"));
             for s in &periodic.body {
                 self.stmt(&mut scope, &mut kernel, s);
@@ -521,11 +529,7 @@ impl<'m> Lowering<'m> {
     }
 
     fn steps(&self, period: &Period) -> u64 {
-        match *period {
-            Period::Steps(n) => n,
-            // Whole steps, at least one.
-            Period::Time(t) => ((t / self.model.dt).round() as u64).max(1),
-        }
+        period_steps(period, self.model.dt)
     }
 
     fn push(&mut self, kernel: KernelBuilder) {
@@ -687,6 +691,14 @@ impl<'m> Lowering<'m> {
                 Expr::Table(self.tables.len() - 1)
             }
         }
+    }
+}
+
+/// Steps between runs of periodic code: whole steps, at least one.
+fn period_steps(period: &Period, dt: f64) -> u64 {
+    match *period {
+        Period::Steps(n) => n,
+        Period::Time(t) => ((t / dt).round() as u64).max(1),
     }
 }
 

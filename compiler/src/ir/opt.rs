@@ -7,12 +7,12 @@ use super::{Expr, Kernel, MathFn, Op1, Op2, Stmt};
 use std::collections::BTreeMap;
 
 /// Runs every pass on a kernel.
-pub(super) fn optimize(kernel: &mut Kernel) {
+pub(super) fn optimize(kernel: &mut Kernel, layout: &super::Layout) {
     for s in kernel.scalar.iter_mut().chain(kernel.body.iter_mut()) {
         fold_stmt(s);
     }
     let mut next = next_temp(kernel);
-    hoist(kernel, &mut next);
+    hoist(kernel, &mut next, layout);
     cse(&mut kernel.body, &mut next);
     kernel.temps = temp_types(kernel, next);
 }
@@ -142,19 +142,26 @@ fn evaluate(e: &Expr) -> Option<Expr> {
 
 // ---------------------------------------------------------------- hoisting
 
-/// Whether the value is the same for every item of the loop: no state, no index,
-/// no table, no random number, and only scalar temporaries.
-fn invariant(e: &Expr, scalar_temps: &[usize]) -> bool {
-    match e {
-        Expr::Load(_)
-        | Expr::LoadAt(..)
-        | Expr::Index
-        | Expr::IndexAt(_)
-        | Expr::Table(_)
-        | Expr::Rand(_)
-        | Expr::Randn(_) => false,
-        Expr::Temp(t) => scalar_temps.contains(t),
-        _ => e.children().iter().all(|c| invariant(c, scalar_temps)),
+/// What stays the same for every item of a kernel's loop.
+struct Invariants {
+    /// Temporaries of the scalar block.
+    temps: Vec<usize>,
+    /// Scalar variables the kernel never writes: the same value for every item.
+    loads: Vec<usize>,
+}
+
+impl Invariants {
+    /// Whether the value is the same for every item: no per-item state, no index, no
+    /// table, no random number, and only invariant temporaries and loads.
+    fn holds(&self, e: &Expr) -> bool {
+        match e {
+            Expr::Load(v) => self.loads.contains(v),
+            Expr::LoadAt(..) | Expr::Index | Expr::IndexAt(_) | Expr::Table(_) | Expr::Rand(_) | Expr::Randn(_) => {
+                false
+            }
+            Expr::Temp(t) => self.temps.contains(t),
+            _ => e.children().iter().all(|c| self.holds(c)),
+        }
     }
 }
 
@@ -163,42 +170,61 @@ fn worth_a_temp(e: &Expr) -> bool {
     matches!(e, Expr::Unary(..) | Expr::Binary(..) | Expr::Call(..) | Expr::Select(..))
 }
 
+fn stored(stmts: &[Stmt], out: &mut Vec<usize>) {
+    for s in stmts {
+        match s {
+            Stmt::Store(v, _) | Stmt::StoreAt(v, _, _) => out.push(*v),
+            Stmt::If(_, body) => stored(body, out),
+            _ => {}
+        }
+    }
+}
+
 /// Moves loop-invariant values into the scalar block: whole `Let`s, and the largest
 /// invariant parts of other expressions.
-fn hoist(kernel: &mut Kernel, next: &mut usize) {
-    let mut scalar_temps: Vec<usize> =
-        kernel.scalar.iter().filter_map(|s| if let Stmt::Let(t, _) = s { Some(*t) } else { None }).collect();
+fn hoist(kernel: &mut Kernel, next: &mut usize, layout: &super::Layout) {
+    let mut writes = Vec::new();
+    stored(&kernel.scalar, &mut writes);
+    stored(&kernel.body, &mut writes);
+    let mut invariants = Invariants {
+        temps: kernel.scalar.iter().filter_map(|s| if let Stmt::Let(t, _) = s { Some(*t) } else { None }).collect(),
+        loads: layout
+            .vars
+            .iter()
+            .enumerate()
+            .filter(|(v, info)| info.scalar && !writes.contains(v))
+            .map(|(v, _)| v)
+            .collect(),
+    };
     let mut hoisted: BTreeMap<String, usize> = BTreeMap::new();
     let mut body = Vec::with_capacity(kernel.body.len());
     for mut s in std::mem::take(&mut kernel.body) {
         if let Stmt::Let(t, e) = &s
-            && invariant(e, &scalar_temps)
+            && invariants.holds(e)
         {
-            scalar_temps.push(*t);
+            invariants.temps.push(*t);
             kernel.scalar.push(s);
             continue;
         }
-        extract_invariant(&mut s, &mut kernel.scalar, &mut scalar_temps, &mut hoisted, next);
+        extract_stmt(&mut s, &mut kernel.scalar, &mut invariants, &mut hoisted, next);
         body.push(s);
     }
     kernel.body = body;
 }
 
-fn extract_invariant(
+fn extract_stmt(
     s: &mut Stmt,
     scalar: &mut Vec<Stmt>,
-    scalar_temps: &mut Vec<usize>,
+    inv: &mut Invariants,
     hoisted: &mut BTreeMap<String, usize>,
     next: &mut usize,
 ) {
     match s {
-        Stmt::Let(_, e) | Stmt::Store(_, e) | Stmt::StoreAt(_, _, e) => {
-            extract_expr(e, scalar, scalar_temps, hoisted, next)
-        }
+        Stmt::Let(_, e) | Stmt::Store(_, e) | Stmt::StoreAt(_, _, e) => extract_expr(e, scalar, inv, hoisted, next),
         Stmt::If(c, body) => {
-            extract_expr(c, scalar, scalar_temps, hoisted, next);
+            extract_expr(c, scalar, inv, hoisted, next);
             for s in body {
-                extract_invariant(s, scalar, scalar_temps, hoisted, next);
+                extract_stmt(s, scalar, inv, hoisted, next);
             }
         }
         Stmt::EmitSpike => {}
@@ -208,33 +234,33 @@ fn extract_invariant(
 fn extract_expr(
     e: &mut Expr,
     scalar: &mut Vec<Stmt>,
-    scalar_temps: &mut Vec<usize>,
+    inv: &mut Invariants,
     hoisted: &mut BTreeMap<String, usize>,
     next: &mut usize,
 ) {
-    if worth_a_temp(e) && invariant(e, scalar_temps) {
+    if worth_a_temp(e) && inv.holds(e) {
         let key = format!("{e:?}");
         let t = *hoisted.entry(key).or_insert_with(|| {
             let t = *next;
             *next += 1;
             scalar.push(Stmt::Let(t, e.clone()));
-            scalar_temps.push(t);
+            inv.temps.push(t);
             t
         });
         *e = Expr::Temp(t);
         return;
     }
     match e {
-        Expr::Unary(_, a) => extract_expr(a, scalar, scalar_temps, hoisted, next),
+        Expr::Unary(_, a) => extract_expr(a, scalar, inv, hoisted, next),
         Expr::Binary(_, a, b) => {
-            extract_expr(a, scalar, scalar_temps, hoisted, next);
-            extract_expr(b, scalar, scalar_temps, hoisted, next);
+            extract_expr(a, scalar, inv, hoisted, next);
+            extract_expr(b, scalar, inv, hoisted, next);
         }
-        Expr::Call(_, args) => args.iter_mut().for_each(|a| extract_expr(a, scalar, scalar_temps, hoisted, next)),
+        Expr::Call(_, args) => args.iter_mut().for_each(|a| extract_expr(a, scalar, inv, hoisted, next)),
         Expr::Select(c, a, b) => {
-            extract_expr(c, scalar, scalar_temps, hoisted, next);
-            extract_expr(a, scalar, scalar_temps, hoisted, next);
-            extract_expr(b, scalar, scalar_temps, hoisted, next);
+            extract_expr(c, scalar, inv, hoisted, next);
+            extract_expr(a, scalar, inv, hoisted, next);
+            extract_expr(b, scalar, inv, hoisted, next);
         }
         _ => {}
     }
@@ -307,6 +333,11 @@ fn cse(body: &mut Vec<Stmt>, next: &mut usize) {
             Stmt::EmitSpike => {}
         }
         out.extend(lets);
+        // Store-to-load forwarding: a later load of the stored variable is the stored temporary.
+        if let Stmt::Store(v, Expr::Temp(t)) = &s {
+            let version = versions.get(v).copied().unwrap_or(0) + 1;
+            made.insert(format!("Load({v}@{version})"), *t);
+        }
         match &s {
             Stmt::Store(v, _) | Stmt::StoreAt(v, _, _) => *versions.entry(*v).or_default() += 1,
             Stmt::If(..) => bump_all_stored(&s, &mut versions),
