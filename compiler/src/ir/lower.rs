@@ -136,32 +136,13 @@ impl<'m> Lowering<'m> {
     fn declare_pathway(&mut self, p: usize, pathway: &model::Pathway) {
         let population = self.add_population(&pathway.name, 0, false);
         self.add_vars(population, &pathway.dynamics, false);
-        let lastupdate = pathway.dynamics.variables.iter().any(|v| v.flags.event_driven).then(|| {
-            let id = self.layout.vars.len();
-            self.layout.vars.push(VarInfo {
-                name: "lastupdate".into(),
-                population,
-                default: 0.0,
-                dim: Dimension::TIME,
-                boolean: false,
-                scalar: false,
-            });
-            self.layout.populations[population].vars.push(id);
-            id
-        });
-        let delay = pathway.delay.is_some().then(|| {
-            let id = self.layout.vars.len();
-            self.layout.vars.push(VarInfo {
-                name: "delay".into(),
-                population,
-                default: 0.0,
-                dim: Dimension::TIME,
-                boolean: false,
-                scalar: false,
-            });
-            self.layout.populations[population].vars.push(id);
-            id
-        });
+        let lastupdate = pathway
+            .dynamics
+            .variables
+            .iter()
+            .any(|v| v.flags.event_driven)
+            .then(|| self.hidden_time(population, "lastupdate"));
+        let delay = pathway.delay.is_some().then(|| self.hidden_time(population, "delay"));
         let c = &pathway.connectivity;
         let rule = match (&c.explicit, c.fan_in, c.fan_out) {
             (Some((s, t)), _, _) => super::ConnectRule::Explicit(s.clone(), t.clone()),
@@ -179,6 +160,21 @@ impl<'m> Lowering<'m> {
             lastupdate,
             delay,
         });
+    }
+
+    /// A variable the compiler adds to a pathway (a time per synapse, starting at 0).
+    fn hidden_time(&mut self, population: usize, name: &str) -> VarId {
+        let id = self.layout.vars.len();
+        self.layout.vars.push(VarInfo {
+            name: name.into(),
+            population,
+            default: 0.0,
+            dim: Dimension::TIME,
+            boolean: false,
+            scalar: false,
+        });
+        self.layout.populations[population].vars.push(id);
+        id
     }
 
     /// A `PoissonGroup`: each neuron spikes with probability `rates*dt` each step.
