@@ -78,3 +78,16 @@ fn squares_are_products_and_constants_fold() {
     assert!(text.contains("8.0"), "2**3 folds to 8: {text}");
     assert!(!text.contains("pow"), "{text}");
 }
+
+#[test]
+fn kernel_names_are_unique() {
+    // Two periodic blocks with the same period (found by the AOT/JIT cross-check).
+    let m = model("neuron N { equations { v : 1 } every_step { v += 1 } every 1 steps { v *= 2 } }\ngroup G = N(2)");
+    let module = snnc_compiler::ir::lower(&m).expect("lowers");
+    let mut names: Vec<&str> = module.kernels.iter().map(|k| k.name.as_str()).collect();
+    let count = names.len();
+    names.sort_unstable();
+    names.dedup();
+    assert_eq!(names.len(), count, "{names:?}");
+    snnc_compiler::backends::cranelift::compile(&module, Default::default()).expect("the JIT accepts every kernel");
+}

@@ -12,6 +12,54 @@
 use proc_macro::TokenStream;
 use std::path::{Path, PathBuf};
 
+/// Compiles a model file ahead of time (path relative to the calling crate's
+/// `CARGO_MANIFEST_DIR`): expands to `SOURCE` (the model text), `kernels()` (its
+/// kernels as Rust functions, for `snnc_runtime::aot::build`) and the kernels
+/// themselves. Use it inside a module of its own: `mod lif { snnc_macros::model!("lif.snn"); }`.
+#[proc_macro]
+pub fn model(input: TokenStream) -> TokenStream {
+    let manifest_dir = std::env::var("CARGO_MANIFEST_DIR").map(PathBuf::from).unwrap_or_default();
+    let code = expand_model(&input.to_string(), &manifest_dir);
+    code.parse()
+        .unwrap_or_else(|_| "compile_error!(\"snnc: internal error in the model! macro\");".parse().unwrap_or_default())
+}
+
+/// The expansion of `model!(<input>)` as Rust source text.
+fn expand_model(input: &str, manifest_dir: &Path) -> String {
+    let Some(relative) = string_literal(input.trim()) else {
+        return compile_error(
+            "snnc::model! takes one string literal: the model file's path, e.g. model!(\"models/forager.snn\")",
+        );
+    };
+    let path = manifest_dir.join(&relative);
+    let shown = path.display().to_string();
+    let source = match std::fs::read_to_string(&path) {
+        Ok(source) => source,
+        Err(e) => return compile_error(&format!("cannot read model file `{shown}`: {e}")),
+    };
+    let text = format!("pub const SOURCE: &str = include_str!({});", rust_string(&shown));
+    let (model, diagnostics) = snnc_compiler::check(&source);
+    let Some(model) = model else {
+        let errors: Vec<_> = diagnostics.into_iter().filter(|d| d.is_error()).collect();
+        let rendered = snnc_compiler::diagnostic::render_to_string(&errors, &relative, &source);
+        return format!("{text}\n{}", compile_error(&format!("errors in model file `{relative}`:\n{rendered}")));
+    };
+    let module = match snnc_compiler::ir::lower(&model) {
+        Ok(module) => module,
+        Err(errors) => {
+            let rendered = snnc_compiler::diagnostic::render_to_string(&errors, &relative, &source);
+            return format!(
+                "{text}\n{}",
+                compile_error(&format!("model file `{relative}` can not be compiled:\n{rendered}"))
+            );
+        }
+    };
+    let kernels = snnc_compiler::backends::rust::generate(&module, "::snnc_runtime::abi");
+    format!(
+        "{text}\n/// The model's kernels.\npub fn kernels() -> ::snnc_runtime::aot::AotKernels {{ ::snnc_runtime::aot::AotKernels::new(&KERNELS) }}\n{kernels}"
+    )
+}
+
 /// Checks a model file (path relative to the calling crate's `CARGO_MANIFEST_DIR`) at build time.
 #[proc_macro]
 pub fn check(input: TokenStream) -> TokenStream {

@@ -64,8 +64,11 @@ enum Command {
         #[arg(long, conflicts_with = "asm")]
         clif: bool,
         /// Print the machine code Cranelift generates for every kernel.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "rust")]
         asm: bool,
+        /// Print the Rust source of every kernel (what `snnc_macros::model!` compiles).
+        #[arg(long)]
+        rust: bool,
         /// The model file.
         file: PathBuf,
     },
@@ -82,7 +85,7 @@ pub fn main() -> ExitCode {
     };
     match cli.command {
         Command::Check { dump, files } => check(&files, dump),
-        Command::Emit { ir, clif, asm, file } => emit(&file, ir || !(clif || asm), clif, asm),
+        Command::Emit { ir, clif, asm, rust, file } => emit(&file, ir || !(clif || asm || rust), clif, asm, rust),
         Command::Run { file, steps, duration, seed, sets, out, quiet } => {
             let options = RunOptions { steps, duration, seed, sets, out, quiet };
             crate::cli::run(&file, &options).err().unwrap_or(ExitCode::SUCCESS)
@@ -301,11 +304,14 @@ fn lower(
     })
 }
 
-fn emit(path: &std::path::Path, ir: bool, clif: bool, asm: bool) -> ExitCode {
+fn emit(path: &std::path::Path, ir: bool, clif: bool, asm: bool, rust: bool) -> ExitCode {
     let result = load(path).and_then(|(source, model)| {
         let module = lower(path, &source, &model)?;
         if ir {
             print!("{module}");
+        }
+        if rust {
+            print!("{}", snnc_compiler::backends::rust::generate(&module, "::snnc_runtime::abi"));
         }
         if clif || asm {
             let text = if asm {

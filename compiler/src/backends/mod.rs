@@ -1,3 +1,5 @@
-//! Code generators.
+//! Code generators: Cranelift (the JIT) and Rust source (the AOT `model!` macro).
+
 #[cfg(feature = "jit")]
 pub mod cranelift;
+pub mod rust;

@@ -529,7 +529,14 @@ impl<'m> Lowering<'m> {
     }
 
     fn push(&mut self, kernel: KernelBuilder) {
-        let kernel = kernel.finish();
+        let mut kernel = kernel.finish();
+        // Names are symbols in the JIT module: two periodic blocks of the same period get `_2`, `_3`, ...
+        let base = kernel.name.clone();
+        let mut k = 2;
+        while self.kernels.iter().any(|other| other.name == kernel.name) {
+            kernel.name = format!("{base}_{k}");
+            k += 1;
+        }
         self.kernels.push(kernel);
     }
 
