@@ -218,23 +218,14 @@ impl Gen<'_> {
             }
             Expr::Binary(op, a, b) => {
                 let (x, y) = (self.expr(a), self.expr(b));
-                let sym = match op {
-                    Op2::Add => "+",
-                    Op2::Sub => "-",
-                    Op2::Mul => "*",
-                    Op2::Div => "/",
-                    Op2::Lt => "<",
-                    Op2::Le => "<=",
-                    Op2::Gt => ">",
-                    Op2::Ge => ">=",
-                    Op2::Eq => "==",
-                    Op2::Ne => "!=",
-                    Op2::And => "&",
-                    Op2::Or => "|",
-                    Op2::Min => {
+                let sym = match (op.infix(), op) {
+                    (Some(sym), _) => sym,
+                    (None, Op2::And) => "&",
+                    (None, Op2::Or) => "|",
+                    (None, Op2::Min) => {
                         return format!("{{ let x: f64 = {x}; let y: f64 = {y}; if x < y {{ x }} else {{ y }} }}");
                     }
-                    Op2::Max => {
+                    (None, _) => {
                         return format!("{{ let x: f64 = {x}; let y: f64 = {y}; if x > y {{ x }} else {{ y }} }}");
                     }
                 };

@@ -94,6 +94,24 @@ pub enum Op2 {
 }
 
 impl Op2 {
+    /// The infix symbol of arithmetic and comparisons (as in Rust and Python);
+    /// `None` for the logical operators and `Min`/`Max`, which printers spell their way.
+    pub fn infix(self) -> Option<&'static str> {
+        Some(match self {
+            Op2::Add => "+",
+            Op2::Sub => "-",
+            Op2::Mul => "*",
+            Op2::Div => "/",
+            Op2::Lt => "<",
+            Op2::Le => "<=",
+            Op2::Gt => ">",
+            Op2::Ge => ">=",
+            Op2::Eq => "==",
+            Op2::Ne => "!=",
+            Op2::And | Op2::Or | Op2::Min | Op2::Max => return None,
+        })
+    }
+
     /// Whether the result is a boolean.
     pub fn is_comparison(self) -> bool {
         matches!(self, Op2::Lt | Op2::Le | Op2::Gt | Op2::Ge | Op2::Eq | Op2::Ne)

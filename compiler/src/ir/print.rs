@@ -45,21 +45,12 @@ impl Names<'_> {
                 format!("{name}({})", self.expr(a))
             }
             Expr::Binary(op, a, b) => {
-                let sym = match op {
-                    Op2::Add => "+",
-                    Op2::Sub => "-",
-                    Op2::Mul => "*",
-                    Op2::Div => "/",
-                    Op2::Lt => "<",
-                    Op2::Le => "<=",
-                    Op2::Gt => ">",
-                    Op2::Ge => ">=",
-                    Op2::Eq => "==",
-                    Op2::Ne => "!=",
-                    Op2::And => "and",
-                    Op2::Or => "or",
-                    Op2::Min => return format!("min({}, {})", self.expr(a), self.expr(b)),
-                    Op2::Max => return format!("max({}, {})", self.expr(a), self.expr(b)),
+                let sym = match (op.infix(), op) {
+                    (Some(sym), _) => sym,
+                    (None, Op2::And) => "and",
+                    (None, Op2::Or) => "or",
+                    (None, Op2::Min) => return format!("min({}, {})", self.expr(a), self.expr(b)),
+                    (None, _) => return format!("max({}, {})", self.expr(a), self.expr(b)),
                 };
                 format!("({} {sym} {})", self.expr(a), self.expr(b))
             }
