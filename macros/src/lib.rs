@@ -26,38 +26,55 @@ pub fn model(input: TokenStream) -> TokenStream {
 
 /// The expansion of `model!(<input>)` as Rust source text.
 fn expand_model(input: &str, manifest_dir: &Path) -> String {
-    let Some(relative) = string_literal(input.trim()) else {
-        return compile_error(
-            "snnc::model! takes one string literal: the model file's path, e.g. model!(\"models/forager.snn\")",
-        );
+    let file = match ModelFile::load("model", input, manifest_dir) {
+        Ok(file) => file,
+        Err(error) => return error,
     };
-    let path = manifest_dir.join(&relative);
-    let shown = path.display().to_string();
-    let source = match std::fs::read_to_string(&path) {
-        Ok(source) => source,
-        Err(e) => return compile_error(&format!("cannot read model file `{shown}`: {e}")),
-    };
-    let text = format!("pub const SOURCE: &str = include_str!({});", rust_string(&shown));
-    let (model, diagnostics) = snnc_compiler::check(&source);
+    let text = format!("pub const SOURCE: &str = include_str!({});", rust_string(&file.shown));
+    let (model, diagnostics) = snnc_compiler::check(&file.source);
     let Some(model) = model else {
-        let errors: Vec<_> = diagnostics.into_iter().filter(|d| d.is_error()).collect();
-        let rendered = snnc_compiler::diagnostic::render_to_string(&errors, &relative, &source);
-        return format!("{text}\n{}", compile_error(&format!("errors in model file `{relative}`:\n{rendered}")));
+        return format!("{text}\n{}", file.errors("errors in model file", diagnostics));
     };
     let module = match snnc_compiler::ir::lower(&model) {
         Ok(module) => module,
-        Err(errors) => {
-            let rendered = snnc_compiler::diagnostic::render_to_string(&errors, &relative, &source);
-            return format!(
-                "{text}\n{}",
-                compile_error(&format!("model file `{relative}` can not be compiled:\n{rendered}"))
-            );
-        }
+        Err(errors) => return format!("{text}\n{}", file.errors("can not compile model file", errors)),
     };
     let kernels = snnc_compiler::backends::rust::generate(&module, "::snnc_runtime::abi");
     format!(
         "{text}\n/// The model's kernels.\npub fn kernels() -> ::snnc_runtime::aot::AotKernels {{ ::snnc_runtime::aot::AotKernels::new(&KERNELS) }}\n{kernels}"
     )
+}
+
+/// A model file named by a macro's argument, read.
+struct ModelFile {
+    /// The path as written.
+    relative: String,
+    /// The absolute path, for `include_str!` and messages.
+    shown: String,
+    source: String,
+}
+
+impl ModelFile {
+    /// Parses the macro's argument and reads the file; `Err` is a `compile_error!`.
+    fn load(macro_name: &str, input: &str, manifest_dir: &Path) -> Result<ModelFile, String> {
+        let relative = string_literal(input.trim()).ok_or_else(|| {
+            compile_error(&format!(
+                "snnc::{macro_name}! takes one string literal: the model file's path, e.g. {macro_name}!(\"models/forager.snn\")"
+            ))
+        })?;
+        let path = manifest_dir.join(&relative);
+        let shown = path.display().to_string();
+        let source = std::fs::read_to_string(&path)
+            .map_err(|e| compile_error(&format!("cannot read model file `{shown}`: {e}")))?;
+        Ok(ModelFile { relative, shown, source })
+    }
+
+    /// A `compile_error!` with the rendered errors (file:line:col, as `snnc check`).
+    fn errors(&self, what: &str, diagnostics: Vec<snnc_compiler::Diagnostic>) -> String {
+        let errors: Vec<_> = diagnostics.into_iter().filter(|d| d.is_error()).collect();
+        let rendered = snnc_compiler::diagnostic::render_to_string(&errors, &self.relative, &self.source);
+        compile_error(&format!("{what} `{}`:\n{rendered}", self.relative))
+    }
 }
 
 /// Checks a model file (path relative to the calling crate's `CARGO_MANIFEST_DIR`) at build time.
@@ -73,26 +90,16 @@ pub fn check(input: TokenStream) -> TokenStream {
 
 /// The expansion of `check!(<input>)` as Rust source text.
 fn expand(input: &str, manifest_dir: &Path) -> String {
-    let Some(relative) = string_literal(input.trim()) else {
-        return compile_error(
-            "snnc::check! takes one string literal: the model file's path, e.g. check!(\"models/forager.snn\")",
-        );
-    };
-    let path = manifest_dir.join(&relative);
-    let shown = path.display().to_string();
-    let source = match std::fs::read_to_string(&path) {
-        Ok(source) => source,
-        Err(e) => return compile_error(&format!("cannot read model file `{shown}`: {e}")),
+    let file = match ModelFile::load("check", input, manifest_dir) {
+        Ok(file) => file,
+        Err(error) => return error,
     };
     // Naming the file in an `include_str!` makes cargo rebuild the crate when it changes.
-    let track = format!("const _: &str = include_str!({});", rust_string(&shown));
-    let (model, diagnostics) = snnc_compiler::check(&source);
-    if model.is_some() {
-        return track;
+    let track = format!("const _: &str = include_str!({});", rust_string(&file.shown));
+    match snnc_compiler::check(&file.source) {
+        (Some(_), _) => track,
+        (None, diagnostics) => format!("{track}\n{}", file.errors("errors in model file", diagnostics)),
     }
-    let errors: Vec<_> = diagnostics.into_iter().filter(|d| d.is_error()).collect();
-    let rendered = snnc_compiler::diagnostic::render_to_string(&errors, &relative, &source);
-    format!("{track}\n{}", compile_error(&format!("errors in model file `{relative}`:\n{rendered}")))
 }
 
 fn compile_error(message: &str) -> String {
