@@ -44,6 +44,9 @@ pub struct KernelArgs {
     pub post_order: *const u32,
     /// A kernel-specific value: the presynaptic neuron of `Loop::Pairs` kernels.
     pub aux: u64,
+    /// The environment's observations (`ir::Expr::Env`); may dangle when the model
+    /// reads none.
+    pub env: *const f64,
 }
 
 /// A compiled kernel.
@@ -83,6 +86,8 @@ pub mod offsets {
     pub const POST_ORDER: i32 = 112;
     /// `aux`
     pub const AUX: i32 = 120;
+    /// `env`
+    pub const ENV: i32 = 128;
 }
 
 // ---------------------------------------------------------------- random numbers
@@ -397,6 +402,7 @@ mod tests {
             post_offsets: std::ptr::null(),
             post_order: std::ptr::null(),
             aux: 0,
+            env: std::ptr::null(),
         };
         let base = &a as *const KernelArgs as usize;
         let at = |p: usize| (p - base) as i32;

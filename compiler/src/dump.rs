@@ -88,6 +88,8 @@ impl Names<'_> {
                 let unit = e.ty.dim().filter(|d| !d.is_dimensionless()).map_or(String::new(), |d| format!(" ({d})"));
                 format!("[{}][i]{unit}", shown.join(", "))
             }
+            ExprKind::Observation { name, len: 1, .. } => name.to_string(),
+            ExprKind::Observation { name, index, .. } => format!("{name}[{}]", self.expr(index)),
         }
     }
 
@@ -341,8 +343,45 @@ pub fn dump(model: &Model) -> String {
         let _ = writeln!(out, "monitor {kind}: {}{every}", targets.join(", "));
     }
     if let Some(env) = &model.environment {
-        let blocks: Vec<&str> = env.blocks.iter().map(|b| b.kind.name.as_str()).collect();
-        let _ = writeln!(out, "environment {}: blocks {}", env.kind.name, blocks.join(", "));
+        environment(&mut out, model, env);
     }
     out
+}
+
+fn environment(out: &mut String, model: &Model, env: &crate::model::Environment) {
+    let settings: Vec<String> =
+        env.spec.settings.iter().zip(&env.settings).map(|(s, v)| format!("{} = {}", s.name, number(*v))).collect();
+    let _ = writeln!(out, "environment {}: {}", env.spec.name, settings.join(", "));
+    let empty: &[Variable] = &[];
+    let blocks = env.sense.iter().map(|c| ("sense", c)).chain(env.reward.iter().map(|c| ("reward", c)));
+    for (kind, code) in blocks {
+        let group = code.group.and_then(|g| model.groups.get(g));
+        let local = group.and_then(|g| match g.kind {
+            GroupKind::Neurons(t) => model.neuron_types.get(t).map(|t| &t.dynamics.variables[..]),
+            _ => None,
+        });
+        let n = Names {
+            local: local.unwrap_or(empty),
+            pre: empty,
+            post: empty,
+            shared: &model.shared.variables,
+            constants: &model.constants,
+            noise: &[],
+        };
+        let title = match group {
+            Some(g) => format!("{kind} {}", g.name),
+            None => kind.to_string(),
+        };
+        n.block(out, &title, &code.body);
+    }
+    if let Some(d) = &env.decision {
+        let group = model.groups.get(d.group).map_or("?", |g| g.name.as_str());
+        let _ = writeln!(
+            out,
+            "    act {group} {}: {} action groups, epsilon = {}",
+            period(&d.every),
+            d.groups,
+            number(d.epsilon)
+        );
+    }
 }

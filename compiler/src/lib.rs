@@ -15,6 +15,7 @@ pub mod ast;
 pub mod backends;
 pub mod diagnostic;
 pub mod dump;
+pub mod env;
 pub mod ir;
 pub mod model;
 pub mod sema;
@@ -38,8 +39,19 @@ pub fn check(source: &str) -> (Option<Model>, Vec<Diagnostic>) {
 /// override is a constant's name and a value in SI units with its dimension, which
 /// must be the constant's. Constants defined from overridden ones follow them.
 pub fn check_with(source: &str, overrides: &[Override]) -> (Option<Model>, Vec<Diagnostic>) {
+    check_in(source, overrides, env::BUILTIN)
+}
+
+/// Like `check_with`, for a model that may bind one of `environments` (the
+/// built-in ones are `env::BUILTIN`; a program that adds its own environment
+/// passes its spec here).
+pub fn check_in(
+    source: &str,
+    overrides: &[Override],
+    environments: &[env::EnvironmentSpec],
+) -> (Option<Model>, Vec<Diagnostic>) {
     match syntax::parse(source) {
-        Ok(file) => sema::check_with(&file, overrides),
+        Ok(file) => sema::check_in(&file, overrides, environments),
         Err(diagnostics) => (None, diagnostics),
     }
 }

@@ -84,6 +84,19 @@ pub enum ExprKind {
     /// Element `i` (the neuron's index) of a per-neuron list of values in SI units;
     /// only in group bodies, where the list has one value per neuron.
     Table(Vec<f64>),
+    /// Element `index` (rounded toward zero, clamped to `0..len`) of an environment
+    /// observation that starts at `offset` in the observation array; only in
+    /// environment bindings.
+    Observation {
+        /// Its name.
+        name: &'static str,
+        /// Where the observation starts in the flat array.
+        offset: u32,
+        /// How many values it has.
+        len: u32,
+        /// Which of them (a number).
+        index: Box<Expr>,
+    },
 }
 
 /// A reference to a variable, relative to the code it appears in.
@@ -656,6 +669,61 @@ pub struct Monitor {
     pub span: Span,
 }
 
+/// The environment a model is bound to and how (`environment GridWorld { ... }`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Environment {
+    /// Its kind.
+    pub spec: crate::env::EnvironmentSpec,
+    /// The value of every setting of the kind, in the spec's order.
+    pub settings: Vec<f64>,
+    /// `sense` blocks: run at the start of every step, after the environment
+    /// has updated its observations.
+    pub sense: Vec<EnvCode>,
+    /// `reward` blocks: run after every move of the agent (`reward` is its reward).
+    pub reward: Vec<EnvCode>,
+    /// How actions are decided (`act`), if the model acts.
+    pub decision: Option<Decision>,
+    /// Where it was defined.
+    pub span: Span,
+}
+
+impl Environment {
+    /// A setting's value by name.
+    pub fn setting(&self, name: &str) -> Option<f64> {
+        let k = self.spec.settings.iter().position(|s| s.name == name)?;
+        self.settings.get(k).copied()
+    }
+}
+
+/// Statements of a `sense` or `reward` block.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EnvCode {
+    /// The group whose neurons the statements run for (`VarRef::Local` are its
+    /// variables); `None`: they run once and write shared variables.
+    pub group: Option<usize>,
+    /// The statements.
+    pub body: Vec<Stmt>,
+    /// Where the block was written.
+    pub span: Span,
+}
+
+/// How the agent's action is decided from spikes (`act M every 10 steps { ... }`):
+/// the group's neurons are split into `groups` consecutive equal parts, part `a`
+/// voting for action `a`. Every `every` steps, the action is the part with most
+/// spikes over those steps (a tie goes to a uniformly drawn one of the tied), or
+/// uniformly random with probability `epsilon` or when the group was silent.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Decision {
+    /// The voting group.
+    pub group: usize,
+    /// Time between decisions; the first is at step `every - 1` (in steps) of an episode.
+    pub every: Period,
+    /// Number of action groups (the environment's number of actions).
+    pub groups: u32,
+    /// Probability of a uniformly random action.
+    pub epsilon: f64,
+}
+
 /// A named constant.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Constant {
@@ -708,8 +776,8 @@ pub struct Model {
     pub pathways: Vec<Pathway>,
     /// Monitors.
     pub monitors: Vec<Monitor>,
-    /// The environment binding (checked for names; its semantics belong to the runtime).
-    pub environment: Option<crate::ast::EnvironmentDef>,
+    /// The environment binding.
+    pub environment: Option<Environment>,
 }
 
 impl Model {

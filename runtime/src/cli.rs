@@ -54,6 +54,13 @@ enum Command {
         /// No progress bar and no summary line.
         #[arg(long, short)]
         quiet: bool,
+        /// Run this many episodes of the model's run length (models bound to an
+        /// environment): the environment is reset between episodes, the network is not.
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+        episodes: Option<u32>,
+        /// Take uniformly random actions instead of the model's decisions (a baseline).
+        #[arg(long)]
+        random_policy: bool,
     },
     /// Print a compiled form of a model: the kernel IR (`--ir`) or Cranelift's functions (`--clif`).
     Emit {
@@ -86,8 +93,8 @@ pub fn main() -> ExitCode {
     match cli.command {
         Command::Check { dump, files } => check(&files, dump),
         Command::Emit { ir, clif, asm, rust, file } => emit(&file, ir || !(clif || asm || rust), clif, asm, rust),
-        Command::Run { file, steps, duration, seed, sets, out, quiet } => {
-            let options = RunOptions { steps, duration, seed, sets, out, quiet };
+        Command::Run { file, steps, duration, seed, sets, out, quiet, episodes, random_policy } => {
+            let options = RunOptions { steps, duration, seed, sets, out, quiet, episodes, random_policy };
             crate::cli::run(&file, &options).err().unwrap_or(ExitCode::SUCCESS)
         }
     }
@@ -101,6 +108,8 @@ struct RunOptions {
     sets: Vec<String>,
     out: Option<PathBuf>,
     quiet: bool,
+    episodes: Option<u32>,
+    random_policy: bool,
 }
 
 fn usage_error(message: impl std::fmt::Display) -> ExitCode {
@@ -164,6 +173,17 @@ fn run(path: &std::path::Path, options: &RunOptions) -> Result<(), ExitCode> {
         }
     };
     let seed = options.seed.or(model.seed).unwrap_or(0);
+    let episodes = options.episodes.unwrap_or(1);
+    let acts = model.environment.as_ref().is_some_and(|e| e.decision.is_some());
+    if model.environment.is_none() && options.episodes.is_some() {
+        return Err(usage_error("`--episodes`: the model is not bound to an environment (no `environment` block)"));
+    }
+    if options.random_policy && !acts {
+        return Err(usage_error("`--random-policy`: the model takes no actions (no `act` block in its environment)"));
+    }
+    let total_steps = steps
+        .checked_mul(u64::from(episodes))
+        .ok_or_else(|| usage_error("the run is too long: steps times episodes overflows"))?;
     let out = options.out.clone().unwrap_or_else(|| {
         let stem = path.file_stem().map_or("run".into(), |s| s.to_string_lossy().into_owned());
         PathBuf::from("runs").join(stem)
@@ -190,32 +210,57 @@ fn run(path: &std::path::Path, options: &RunOptions) -> Result<(), ExitCode> {
         ExitCode::from(EXIT_MODEL_ERROR)
     })?;
 
-    let mut monitors = crate::Monitors::new(&model, &sim, steps).map_err(|e| {
+    if options.random_policy
+        && let Some(closed_loop) = sim.closed_loop_mut()
+    {
+        closed_loop.set_policy(crate::env::Policy::Random);
+    }
+    let mut monitors = crate::Monitors::new(&model, &sim, total_steps).map_err(|e| {
         eprintln!("error: {e}");
         ExitCode::from(EXIT_MODEL_ERROR)
     })?;
-    let bar = progress_bar(steps, options.quiet);
+    let bar = progress_bar(total_steps, options.quiet);
     let run_started = std::time::Instant::now();
-    let chunk = 1000u64;
-    let mut done = 0u64;
-    while done < steps {
-        let n = chunk.min(steps - done);
-        for _ in 0..n {
-            sim.step(&mut monitors);
+    let mut summaries = Vec::new();
+    for episode in 0..episodes {
+        if episode > 0
+            && let Some(closed_loop) = sim.closed_loop_mut()
+        {
+            closed_loop.start_episode();
         }
-        done += n;
-        if let Some(bar) = &bar {
-            if run_started.elapsed().as_secs_f64() > 1.0 && bar.is_hidden() {
-                bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+        let chunk = 1000u64;
+        let mut done = 0u64;
+        while done < steps {
+            let n = chunk.min(steps - done);
+            for _ in 0..n {
+                sim.step(&mut monitors);
             }
-            bar.set_position(done);
+            done += n;
+            if let Some(bar) = &bar {
+                if run_started.elapsed().as_secs_f64() > 1.0 && bar.is_hidden() {
+                    bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+                }
+                bar.set_position(u64::from(episode) * steps + done);
+            }
+        }
+        monitors.end_episode(&sim);
+        if let Some(closed_loop) = sim.closed_loop() {
+            let summary = EpisodeSummary::of(closed_loop, steps);
+            if !options.quiet {
+                let line = summary.line(episode);
+                match &bar {
+                    Some(bar) if !bar.is_hidden() => bar.println(line),
+                    _ => eprintln!("{line}"),
+                }
+            }
+            summaries.push(summary);
         }
     }
-    monitors.finish(&mut sim);
     let run_seconds = run_started.elapsed().as_secs_f64();
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
+    let steps = total_steps;
 
     let layout = &sim.module().layout;
     let totals = monitors.spike_totals().to_vec();
@@ -246,8 +291,15 @@ fn run(path: &std::path::Path, options: &RunOptions) -> Result<(), ExitCode> {
         "spikes": layout.populations.iter().zip(&totals).filter(|(p, _)| p.spiking).map(|(p, n)| (p.name.clone(), serde_json::json!(n))).collect::<serde_json::Map<_, _>>(),
         "mean_rate_hz": rates.iter().map(|(n, r)| (n.clone(), serde_json::json!(r))).collect::<serde_json::Map<_, _>>(),
     });
+    let mut info = info;
+    if let Some(env) = &model.environment {
+        info["environment"] = serde_json::json!(env.spec.name);
+        info["episodes"] = serde_json::json!(summaries.iter().map(EpisodeSummary::json).collect::<Vec<_>>());
+        info["steps_per_episode"] = serde_json::json!(steps / u64::from(episodes));
+        info["policy"] = serde_json::json!(if options.random_policy { "random" } else { "model" });
+    }
     let written = monitors
-        .write(&dir, dt)
+        .write(&dir, &sim)
         .and_then(|()| dir.write_json("run.json", &info))
         .and_then(|()| dir.commit())
         .map_err(usage_error)?;
@@ -263,6 +315,47 @@ fn run(path: &std::path::Path, options: &RunOptions) -> Result<(), ExitCode> {
         );
     }
     Ok(())
+}
+
+/// What an episode of a closed-loop run achieved.
+struct EpisodeSummary {
+    steps: u64,
+    reward: f64,
+    /// The environment's counters (`food`, ...).
+    counters: Vec<(&'static str, f64)>,
+}
+
+impl EpisodeSummary {
+    fn of(closed_loop: &crate::env::ClosedLoop, steps: u64) -> EpisodeSummary {
+        EpisodeSummary {
+            steps,
+            reward: closed_loop.episode_reward(),
+            counters: closed_loop.environment().episode_summary(),
+        }
+    }
+
+    /// `food` per 1,000 steps, if the environment counts food.
+    fn food_per_1000(&self) -> Option<f64> {
+        let food = self.counters.iter().find(|(name, _)| *name == "food")?.1;
+        Some(if self.steps > 0 { food * 1000.0 / self.steps as f64 } else { 0.0 })
+    }
+
+    fn line(&self, episode: u32) -> String {
+        let counters: Vec<String> = self.counters.iter().map(|(name, value)| format!("{name} {value}")).collect();
+        let per_1000 = self.food_per_1000().map_or(String::new(), |f| format!(" ({f:.2} food per 1000 steps)"));
+        format!("episode {}: reward {:.2}, {}{per_1000}", episode + 1, self.reward, counters.join(", "))
+    }
+
+    fn json(&self) -> serde_json::Value {
+        let mut value = serde_json::json!({ "steps": self.steps, "reward": self.reward });
+        for (name, count) in &self.counters {
+            value[*name] = serde_json::json!(count);
+        }
+        if let Some(f) = self.food_per_1000() {
+            value["food_per_1000_steps"] = serde_json::json!(f);
+        }
+        value
+    }
 }
 
 /// A progress bar on a terminal, shown once the run has taken a second.

@@ -10,6 +10,7 @@ pub use snnc_compiler::abi;
 pub mod aot;
 #[cfg(feature = "cli")]
 pub mod cli;
+pub mod env;
 pub mod monitor;
 pub mod output;
 pub mod sim;

@@ -40,12 +40,51 @@ struct RateRecorder {
     counts: Vec<u32>,
 }
 
+/// Synaptic variables recorded at the end of each episode (or of the run).
+#[derive(Debug)]
+struct WeightRecorder {
+    var: VarId,
+    pathway: usize,
+    key: String,
+    steps: Vec<i64>,
+    /// One row of all the pathway's synapses per record.
+    values: Vec<f64>,
+}
+
+/// The closed loop's record, one entry per step.
+#[derive(Debug, Default)]
+struct Trajectory {
+    fields: Vec<&'static str>,
+    steps: Vec<i64>,
+    episodes: Vec<i64>,
+    /// Row-major: one row of `fields.len()` values per step.
+    values: Vec<f64>,
+    actions: Vec<i64>,
+    rewards: Vec<f64>,
+    scratch: Vec<f64>,
+}
+
+/// The recorded moves of a closed-loop run, one entry per step.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Moves<'a> {
+    /// The step.
+    pub steps: &'a [i64],
+    /// The episode (from 0).
+    pub episodes: &'a [i64],
+    /// The action taken (-1: the agent did not move).
+    pub actions: &'a [i64],
+    /// The move's reward (0 without a move).
+    pub rewards: &'a [f64],
+}
+
 /// All monitors of a run.
 #[derive(Debug, Default)]
 pub struct Monitors {
     spikes: Vec<SpikeRecorder>,
     states: Vec<StateRecorder>,
     rates: Vec<RateRecorder>,
+    weights: Vec<WeightRecorder>,
+    trajectory: Option<Trajectory>,
     /// Populations whose subexpressions must be computed before recording.
     observe: Vec<usize>,
     /// Spikes per population over the whole run (for the summary).
@@ -58,6 +97,18 @@ impl Monitors {
         let module = sim.module();
         let layout = &module.layout;
         let mut monitors = Monitors { totals: vec![0; layout.populations.len()], ..Monitors::default() };
+        if let Some(closed_loop) = sim.closed_loop() {
+            let fields = closed_loop.environment().trajectory_fields().to_vec();
+            monitors.trajectory = Some(Trajectory {
+                scratch: vec![0.0; fields.len()],
+                steps: Vec::with_capacity(steps as usize),
+                episodes: Vec::with_capacity(steps as usize),
+                values: Vec::with_capacity(steps as usize * fields.len()),
+                actions: Vec::with_capacity(steps as usize),
+                rewards: Vec::with_capacity(steps as usize),
+                fields,
+            });
+        }
         let shared = layout.population("shared");
         for m in &model.monitors {
             let every = match &m.every {
@@ -88,6 +139,19 @@ impl Monitors {
                         size: pop.size,
                         counts: Vec::with_capacity(steps as usize),
                     }),
+                    MonitorKind::Weights if m.every.is_none() => {
+                        let (Object::Pathway(p), Some(k)) = (target.object, target.var) else {
+                            return Err("a weights monitor records a variable of a pathway".into());
+                        };
+                        let var = *pop.vars.get(k).ok_or("unknown monitored variable")?;
+                        monitors.weights.push(WeightRecorder {
+                            var,
+                            pathway: p,
+                            key: format!("{}.{}", pop.name, layout.vars[var].name),
+                            steps: Vec::new(),
+                            values: Vec::new(),
+                        });
+                    }
                     MonitorKind::State | MonitorKind::Weights => {
                         let k = target.var.ok_or("a state monitor needs a variable")?;
                         let var = *pop.vars.get(k).ok_or("unknown monitored variable")?;
@@ -141,14 +205,50 @@ impl Monitors {
         }
     }
 
-    /// Records what is recorded at the end of a run (weights without a period).
-    pub fn finish(&mut self, sim: &mut Simulation) {
+    /// Records what is recorded at the end of an episode or run (weights without
+    /// a period).
+    pub fn end_episode(&mut self, sim: &Simulation) {
         let step = sim.step_number();
-        for s in self.states.iter_mut().filter(|s| s.every == u64::MAX) {
-            let values = sim.values(s.var);
-            s.steps.push(step as i64);
-            s.values.extend(s.indices.iter().map(|&i| values.get(i as usize).copied().unwrap_or(f64::NAN)));
+        for w in &mut self.weights {
+            w.steps.push(step as i64);
+            w.values.extend_from_slice(sim.values(w.var));
         }
+    }
+
+    /// Records the step's move (the closed loop's trajectory).
+    pub fn record_move(&mut self, sim: &Simulation) {
+        let (Some(t), Some(closed_loop)) = (self.trajectory.as_mut(), sim.closed_loop()) else { return };
+        let (episode, _) = closed_loop.position();
+        let (action, reward) = closed_loop.last_move();
+        closed_loop.environment().trajectory(&mut t.scratch);
+        t.steps.push(sim.step_number() as i64);
+        t.episodes.push(i64::from(episode));
+        t.values.extend_from_slice(&t.scratch);
+        t.actions.push(i64::from(action));
+        t.rewards.push(reward);
+    }
+
+    /// The trajectory of a closed-loop run, one entry per step.
+    pub fn trajectory(&self) -> Option<Moves<'_>> {
+        self.trajectory.as_ref().map(|t| Moves {
+            steps: &t.steps,
+            episodes: &t.episodes,
+            actions: &t.actions,
+            rewards: &t.rewards,
+        })
+    }
+
+    /// A trajectory field (`x`) per step.
+    pub fn trajectory_field(&self, name: &str) -> Option<Vec<f64>> {
+        let t = self.trajectory.as_ref()?;
+        let k = t.fields.iter().position(|f| *f == name)?;
+        Some(t.values.iter().skip(k).step_by(t.fields.len()).copied().collect())
+    }
+
+    /// A weights monitor's records by key (`"SM.w"`): the steps, and one row of every
+    /// synapse's value per record.
+    pub fn weights(&self, key: &str) -> Option<(&[i64], &[f64])> {
+        self.weights.iter().find(|w| w.key == key).map(|w| (&w.steps[..], &w.values[..]))
     }
 
     /// Records the spikes of the step that just crossed thresholds.
@@ -188,8 +288,10 @@ impl Monitors {
         &self.totals
     }
 
-    /// Writes `spikes.npz`, `state.npz` and `rates.npz`.
-    pub fn write(&self, dir: &RunDir, dt: f64) -> Result<(), OutputError> {
+    /// Writes `spikes.npz`, `state.npz`, `rates.npz`, and `weights.npz` and
+    /// `trajectory.npz` when there is something to put in them.
+    pub fn write(&self, dir: &RunDir, sim: &Simulation) -> Result<(), OutputError> {
+        let dt = sim.module().dt;
         let dt_array = [dt];
         let mut keys: Vec<(String, usize, bool)> = Vec::new();
         for (k, s) in self.spikes.iter().enumerate() {
@@ -229,6 +331,52 @@ impl Monitors {
         for (r, values) in self.rates.iter().zip(&rates) {
             arrays.push((r.name.as_str(), Array::F64 { shape: vec![values.len()], data: values }));
         }
-        dir.write_npz("rates.npz", &arrays)
+        dir.write_npz("rates.npz", &arrays)?;
+        self.write_weights(dir, sim)?;
+        self.write_trajectory(dir)
+    }
+
+    /// `weights.npz`: per monitored variable `P.w` (records x synapses), `P.w.step`,
+    /// and each pathway's synapses as `P.pre` and `P.post` (neuron indices).
+    fn write_weights(&self, dir: &RunDir, sim: &Simulation) -> Result<(), OutputError> {
+        if self.weights.is_empty() {
+            return Ok(());
+        }
+        let layout = &sim.module().layout;
+        let mut keys: Vec<(String, String, String, usize)> = Vec::new();
+        for w in &self.weights {
+            let name = &layout.pathways[w.pathway].name;
+            keys.push((format!("{}.step", w.key), format!("{name}.pre"), format!("{name}.post"), w.pathway));
+        }
+        let mut arrays: Vec<(&str, Array<'_>)> = Vec::new();
+        for (w, (step_key, pre_key, post_key, p)) in self.weights.iter().zip(&keys) {
+            let synapses = sim.synapses(*p);
+            let n = synapses.len();
+            arrays.push((w.key.as_str(), Array::F64 { shape: vec![w.steps.len(), n], data: &w.values }));
+            arrays.push((step_key.as_str(), Array::I64 { shape: vec![w.steps.len()], data: &w.steps }));
+            if !arrays.iter().any(|(k, _)| k == pre_key) {
+                arrays.push((pre_key.as_str(), Array::U32 { shape: vec![n], data: &synapses.pre }));
+                arrays.push((post_key.as_str(), Array::U32 { shape: vec![n], data: &synapses.post }));
+            }
+        }
+        dir.write_npz("weights.npz", &arrays)
+    }
+
+    /// `trajectory.npz`: `step`, `episode`, the environment's fields (`x`, `y`),
+    /// `action` (-1 when the agent did not move) and `reward`, one entry per step.
+    fn write_trajectory(&self, dir: &RunDir) -> Result<(), OutputError> {
+        let Some(t) = &self.trajectory else { return Ok(()) };
+        let fields: Vec<Vec<f64>> = t.fields.iter().filter_map(|f| self.trajectory_field(f)).collect();
+        let n = t.steps.len();
+        let mut arrays: Vec<(&str, Array<'_>)> = vec![
+            ("step", Array::I64 { shape: vec![n], data: &t.steps }),
+            ("episode", Array::I64 { shape: vec![n], data: &t.episodes }),
+        ];
+        for (name, values) in t.fields.iter().zip(&fields) {
+            arrays.push((name, Array::F64 { shape: vec![n], data: values }));
+        }
+        arrays.push(("action", Array::I64 { shape: vec![n], data: &t.actions }));
+        arrays.push(("reward", Array::F64 { shape: vec![n], data: &t.rewards }));
+        dir.write_npz("trajectory.npz", &arrays)
     }
 }

@@ -6,7 +6,12 @@
 //! variables, state updates of groups, thresholds (and prescribed spikes; spike
 //! monitors), `on_pre` then `on_post` of every pathway, resets, clock-driven
 //! synapse updates and their periodic code, the shared block; then `t` advances.
+//! A model bound to an environment also runs its `sense` code first (after the
+//! periodic code, before monitors record), counts the voting group's spikes after
+//! the thresholds, and ends the step with the decision, the move and the `reward`
+//! code, then records the move (the reference agent's order).
 
+use crate::env::{ClosedLoop, Environment};
 use crate::monitor::Monitors;
 use snnc_compiler::abi::{self, KernelArgs, KernelFn};
 use snnc_compiler::ir::{ConnectRule, KernelKind, Loop, Module};
@@ -89,6 +94,8 @@ struct Schedule {
     resets: Vec<usize>,
     synapse_updates: Vec<(usize, u64)>,
     shared_updates: Vec<usize>,
+    sense: Vec<usize>,
+    reward: Vec<usize>,
 }
 
 impl Schedule {
@@ -108,6 +115,8 @@ impl Schedule {
                 KernelKind::OnPre => schedule.on_pre.push(k),
                 KernelKind::OnPost => schedule.on_post.push(k),
                 KernelKind::Reset => schedule.resets.push(k),
+                KernelKind::Sense => schedule.sense.push(k),
+                KernelKind::Reward => schedule.reward.push(k),
                 KernelKind::Init | KernelKind::Observe | KernelKind::Connect => {}
             }
         }
@@ -150,6 +159,8 @@ pub struct Simulation {
     step: u64,
     seed: u64,
     schedule: Schedule,
+    /// The environment, when the model is bound to one.
+    closed_loop: Option<ClosedLoop>,
 }
 
 impl std::fmt::Debug for Simulation {
@@ -206,6 +217,7 @@ impl Simulation {
             step: 0,
             seed,
             schedule,
+            closed_loop: None,
         };
         sim.refresh_pointers();
         for k in 0..sim.module.kernels.len() {
@@ -238,6 +250,10 @@ impl Simulation {
                 })
             })
             .collect();
+        if let Some(info) = &sim.module.environment {
+            let env = crate::env::create(&info.spec, &info.settings)?;
+            sim.closed_loop = Some(ClosedLoop::new(env, info, &sim.sizes, seed)?);
+        }
         Ok(sim)
     }
 
@@ -311,6 +327,24 @@ impl Simulation {
         chosen
     }
 
+    /// Binds the model to an environment made in Rust (one the runtime does not
+    /// build in); the model's binding must name its kind.
+    pub fn set_environment(&mut self, env: Box<dyn Environment>) -> Result<(), String> {
+        let info = self.module.environment.as_ref().ok_or("the model has no `environment` binding")?;
+        self.closed_loop = Some(ClosedLoop::new(env, info, &self.sizes, self.seed)?);
+        Ok(())
+    }
+
+    /// The closed loop, when the model is bound to an environment.
+    pub fn closed_loop(&self) -> Option<&ClosedLoop> {
+        self.closed_loop.as_ref()
+    }
+
+    /// The closed loop, to change its policy or start an episode.
+    pub fn closed_loop_mut(&mut self) -> Option<&mut ClosedLoop> {
+        self.closed_loop.as_mut()
+    }
+
     /// The lowered model.
     pub fn module(&self) -> &Module {
         &self.module
@@ -374,6 +408,7 @@ impl Simulation {
             None => (null, null, null, null, null),
         };
         let _ = k;
+        let env = self.closed_loop.as_ref().map_or(std::ptr::null(), |c| c.observations.as_ptr());
         KernelArgs {
             n,
             step: self.step,
@@ -391,6 +426,7 @@ impl Simulation {
             post_offsets,
             post_order,
             aux,
+            env,
         }
     }
 
@@ -508,6 +544,11 @@ impl Simulation {
                 self.call(k, 0);
             }
         }
+        // The environment shows its observations to the `sense` code.
+        if let Some(closed_loop) = self.closed_loop.as_mut() {
+            closed_loop.sense();
+            self.run(|s| &s.sense);
+        }
         monitors.record_state(self);
         // groups: summed variables (from the state at the step's start), state updates.
         self.run(|s| &s.summed);
@@ -517,6 +558,12 @@ impl Simulation {
         self.run(|s| &s.thresholds);
         self.prescribed_spikes();
         monitors.record_spikes(self);
+        if let Some(closed_loop) = self.closed_loop.as_mut()
+            && let Some(p) = closed_loop.voting_population()
+        {
+            let n = self.n_spikes[p] as usize;
+            closed_loop.count_spikes(p, &self.spikes[p][..n]);
+        }
         // synapses: pre then post pathways; then resets.
         for i in 0..self.schedule.on_pre.len() {
             let k = self.schedule.on_pre[i];
@@ -536,6 +583,15 @@ impl Simulation {
             }
         }
         self.run(|s| &s.shared_updates);
+        // The decision, the move, and its reward.
+        if let Some(closed_loop) = self.closed_loop.as_mut()
+            && closed_loop.end_step()
+        {
+            self.run(|s| &s.reward);
+        }
+        if self.closed_loop.is_some() {
+            monitors.record_move(self);
+        }
         self.step += 1;
     }
 }

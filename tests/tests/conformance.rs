@@ -400,7 +400,7 @@ fn run(case: &Case) -> snnc_runtime::Monitors {
     for _ in 0..case.steps {
         sim.step(&mut monitors);
     }
-    monitors.finish(&mut sim);
+    monitors.end_episode(&sim);
     monitors
 }
 

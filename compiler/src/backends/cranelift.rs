@@ -209,6 +209,7 @@ fn build(
         post_order: field(&mut b, pointer, offsets::POST_ORDER),
     };
     let aux = field(&mut b, types::I64, offsets::AUX);
+    let env = field(&mut b, pointer, offsets::ENV);
 
     // Base pointers, parameters and tables, loaded once.
     let (mut used_vars, mut used_params, mut used_tables) = (Vec::new(), Vec::new(), Vec::new());
@@ -260,6 +261,7 @@ fn build(
         step,
         seed,
         spikes,
+        env,
         spike_count,
         bases,
         params: param_values,
@@ -427,6 +429,8 @@ struct Gen<'a, 'm> {
     step: Value,
     seed: Value,
     spikes: Value,
+    /// `KernelArgs::env`.
+    env: Value,
     spike_count: Variable,
     bases: BTreeMap<usize, Value>,
     params: BTreeMap<usize, Value>,
@@ -600,6 +604,23 @@ impl Gen<'_, '_> {
             Expr::Select(c, a, d) => {
                 let (cond, x, y) = (self.expr(c)?, self.expr(a)?, self.expr(d)?);
                 self.b.ins().select(cond, x, y)
+            }
+            Expr::Env { offset, len, index } => {
+                // offset + clamp(trunc(index), 0, len - 1); NaN converts to 0.
+                let x = self.expr(index)?;
+                let k = self.b.ins().fcvt_to_sint_sat(types::I64, x);
+                let zero = self.b.ins().iconst(types::I64, 0);
+                let last = self.b.ins().iconst(types::I64, i64::from(len.saturating_sub(1)));
+                let k = self.b.ins().smax(k, zero);
+                let k = self.b.ins().smin(k, last);
+                let bytes = self.b.ins().imul_imm_u(k, 8);
+                let address = self.b.ins().iadd(self.env, bytes);
+                self.b.ins().load(
+                    types::F64,
+                    self.flags,
+                    address,
+                    i32::try_from(*offset * 8).map_err(|e| Error(e.to_string()))?,
+                )
             }
             Expr::Rand(stream) | Expr::Randn(stream) => {
                 let symbol = if matches!(e, Expr::Rand(_)) { "snnc_rand" } else { "snnc_randn" };

@@ -91,6 +91,14 @@ pub fn lower(model: &Model) -> Result<Module, Vec<LowerError>> {
     for p in 0..model.pathways.len() {
         lowering.pathway(p, shared);
     }
+    if let Some(env) = &model.environment {
+        let blocks = env.sense.iter().map(|c| (KernelKind::Sense, "sense", c));
+        for (k, (kind, what, code)) in
+            blocks.chain(env.reward.iter().map(|c| (KernelKind::Reward, "reward", c))).enumerate()
+        {
+            lowering.env_kernel(kind, &format!("{what}{k}"), code, shared);
+        }
+    }
     if !lowering.errors.is_empty() {
         return Err(lowering.errors);
     }
@@ -100,6 +108,17 @@ pub fn lower(model: &Model) -> Result<Module, Vec<LowerError>> {
         tables: lowering.tables,
         generators: lowering.generators,
         dt: model.dt,
+        environment: model.environment.as_ref().map(|env| super::EnvironmentInfo {
+            spec: env.spec,
+            settings: env.settings.clone(),
+            decision: env.decision.as_ref().map(|d| super::DecisionInfo {
+                // Groups come first among the populations, in model order.
+                population: d.group,
+                every: period_steps(&d.every, model.dt),
+                groups: d.groups,
+                epsilon: d.epsilon,
+            }),
+        }),
     };
     for kernel in &mut module.kernels {
         super::opt::optimize(kernel, &module.layout);
@@ -494,6 +513,35 @@ impl<'m> Lowering<'m> {
         }
     }
 
+    /// The kernel of an environment block: over a group's neurons, or once for shared variables.
+    fn env_kernel(&mut self, kind: KernelKind, name: &str, code: &model::EnvCode, shared: Option<usize>) {
+        let model = self.model;
+        let shared_ids = self.shared_ids(shared);
+        let (dynamics, population, size, looping) = match code.group.map(|g| (g, &model.groups[g].kind)) {
+            Some((g, GroupKind::Neurons(t))) => {
+                (&model.neuron_types[*t].dynamics, g, model.groups[g].size, Loop::Neurons)
+            }
+            // The checker allows neuron groups only; without shared variables there is nothing to write.
+            Some(_) => return,
+            None => match shared {
+                Some(p) => (&model.shared, p, 1, Loop::Once),
+                None => return,
+            },
+        };
+        // Shared code names shared variables as `VarRef::Shared`.
+        let local = match code.group {
+            Some(_) => self.layout.populations[population].vars.clone(),
+            None => shared_ids.clone(),
+        };
+        let mut scope = Scope::new(dynamics, local, shared_ids, size, &self.layout);
+        let prefix = self.layout.populations[population].name.clone();
+        let mut kernel = KernelBuilder::new(format!("{prefix}_{name}"), kind, population, looping);
+        for s in &code.body {
+            self.stmt(&mut scope, &mut kernel, s);
+        }
+        self.push(kernel);
+    }
+
     /// The `init` kernel and the periodic kernels of a population.
     fn code_kernels(
         &mut self,
@@ -692,6 +740,9 @@ impl<'m> Lowering<'m> {
             K::Table(values) => {
                 self.tables.push(values.clone());
                 Expr::Table(self.tables.len() - 1)
+            }
+            K::Observation { offset, len, index, .. } => {
+                Expr::Env { offset: *offset, len: *len, index: Box::new(self.expr(scope, index)) }
             }
         }
     }

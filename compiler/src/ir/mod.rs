@@ -252,6 +252,17 @@ pub enum Expr {
     Rand(u32),
     /// Standard normal for (seed, step, index, stream).
     Randn(u32),
+    /// Element of the environment's observation array (`KernelArgs::env`): `offset`
+    /// plus the index (rounded toward zero; NaN counts as 0), the index clamped to
+    /// `0..len`. Kernels never write the array.
+    Env {
+        /// Where the observation starts.
+        offset: u32,
+        /// How many values it has.
+        len: u32,
+        /// Which one (a float).
+        index: Box<Expr>,
+    },
 }
 
 impl Expr {
@@ -289,6 +300,7 @@ impl Expr {
             Expr::Binary(_, a, b) => vec![a, b],
             Expr::Call(_, args) => args.iter().collect(),
             Expr::Select(c, a, b) => vec![c, a, b],
+            Expr::Env { index, .. } => vec![index],
             _ => Vec::new(),
         }
     }
@@ -385,6 +397,11 @@ pub enum KernelKind {
     OnPre,
     /// Statements on postsynaptic spikes.
     OnPost,
+    /// An environment's `sense` block: at the start of every step, after the
+    /// environment has written its observations.
+    Sense,
+    /// An environment's `reward` block: after every move of the agent.
+    Reward,
 }
 
 /// One compiled function.
@@ -522,4 +539,31 @@ pub struct Module {
     pub generators: Vec<(usize, Vec<(u64, u32)>)>,
     /// The time step.
     pub dt: f64,
+    /// The environment the model is bound to, if any.
+    pub environment: Option<EnvironmentInfo>,
+}
+
+/// What the runtime needs of an environment binding (its blocks are `Sense` and
+/// `Reward` kernels).
+#[derive(Clone, Debug, PartialEq)]
+pub struct EnvironmentInfo {
+    /// The environment's kind.
+    pub spec: crate::env::EnvironmentSpec,
+    /// The value of each of the kind's settings.
+    pub settings: Vec<f64>,
+    /// How actions are decided, if the model acts.
+    pub decision: Option<DecisionInfo>,
+}
+
+/// `act G every n steps { ... }`, in steps and populations.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DecisionInfo {
+    /// The voting population.
+    pub population: usize,
+    /// Steps between decisions (the first at step `every - 1` of an episode).
+    pub every: u64,
+    /// Action groups: neuron `k` votes for action `k / (size / groups)`.
+    pub groups: u32,
+    /// Probability of a uniformly random action.
+    pub epsilon: f64,
 }

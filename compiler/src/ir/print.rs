@@ -28,6 +28,9 @@ impl Names<'_> {
             Expr::IndexAt(at) => if *at == super::At::Pre { "i" } else { "j" }.into(),
             Expr::Temp(t) => format!("%{t}"),
             Expr::Table(k) => format!("table{k}[i]"),
+            Expr::Env { offset, len, index } => {
+                format!("env[{offset} + clamp({}, 0, {})]", self.expr(index), len.saturating_sub(1))
+            }
             Expr::Index => "i".into(),
             Expr::Time => "t".into(),
             Expr::Dt => "dt".into(),
@@ -107,6 +110,8 @@ impl Names<'_> {
             KernelKind::Summed => "summed".to_string(),
             KernelKind::OnPre => "on_pre".to_string(),
             KernelKind::OnPost => "on_post".to_string(),
+            KernelKind::Sense => "environment: sense".to_string(),
+            KernelKind::Reward => "environment: reward".to_string(),
         };
         let looping = match k.looping {
             Loop::Neurons => "for i in neurons",

@@ -720,6 +720,7 @@ pub(crate) fn visit_vars(e: &Expr, f: &mut impl FnMut(VarRef, Span)) {
             visit_vars(t, f);
             visit_vars(o, f);
         }
+        ExprKind::Observation { index, .. } => visit_vars(index, f),
         ExprKind::Literal(_)
         | ExprKind::Bool(_)
         | ExprKind::Const(_)

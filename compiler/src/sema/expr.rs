@@ -77,6 +77,8 @@ pub(crate) struct Scope<'a> {
     pub owner: &'a str,
     /// Why random numbers are refused here, for messages.
     pub random_hint: RandomHint,
+    /// In environment bindings: the environment, whose observations code may read.
+    pub environment: Option<&'a crate::env::EnvironmentSpec>,
 }
 
 /// Why `rand()` is not allowed somewhere.
@@ -110,6 +112,7 @@ impl<'a> Scope<'a> {
             pending: &[],
             owner: "this code",
             random_hint: if place == Place::Constant { RandomHint::Constant } else { RandomHint::Other },
+            environment: None,
         }
     }
 
@@ -150,6 +153,9 @@ impl<'a> Scope<'a> {
         }
         names.extend(self.builtins().iter().map(|b| b.name().to_string()));
         names.extend(self.constants.iter().map(|c| c.name.clone()));
+        if let Some(env) = self.environment {
+            names.extend(env.observations.iter().map(|o| o.name.to_string()));
+        }
         if name.chars().count() > 2 {
             names.extend(units::common_names());
         }
@@ -164,6 +170,8 @@ enum Resolved {
     Const(usize),
     Unit(f64, Dimension),
     Noise(String),
+    /// An environment observation: (name, offset, length).
+    Observation(&'static str, u32, u32),
     /// A pre/post name in a synapse type no pathway uses: accepted unchecked.
     Unbound,
 }
@@ -299,6 +307,12 @@ impl<'s, 'd> Checker<'s, 'd> {
         {
             return Some(Resolved::Var(VarRef::Post(k), post[k].ty));
         }
+        if let Some((k, offset)) = scope.environment.and_then(|env| env.observation(text))
+            && let Some(env) = scope.environment
+        {
+            let o = &env.observations[k];
+            return Some(Resolved::Observation(o.name, offset, o.len));
+        }
         if let Some(k) = scope.constants.iter().position(|c| c.name == text) {
             if scope.constants[k].failed {
                 return Some(Resolved::Unbound);
@@ -390,6 +404,10 @@ impl<'s, 'd> Checker<'s, 'd> {
                 let dim = u.dim.pow(f64::from(*power)).unwrap_or(u.dim);
                 make(ExprKind::Literal(value * u.scale.powi(*power)), Type::Float(dim))
             }
+            K::Name { group: Some(group), name } if self.scope.environment.is_some() => self.error(
+                Diagnostic::error("E0208", group.span.to(name.span), format!("`{}.{}`: environment code reads variables by name", group.name, name.name))
+                    .with_note("a block of a group reads that group's variables and shared variables by name; only a target may name its group"),
+            ),
             K::Name { group: Some(group), name } => self.error(
                 Diagnostic::error("E0208", group.span.to(name.span), format!("qualified name `{}.{}` outside an environment binding", group.name, name.name))
                     .with_note("code of a group or pathway refers to its own variables by name; use `_pre`/`_post` in synapse code"),
@@ -416,6 +434,15 @@ impl<'s, 'd> Checker<'s, 'd> {
                     };
                     make(ExprKind::Noise(k), Type::Float(noise_dim()))
                 }
+                Resolved::Observation(name, offset, 1) => {
+                    let index = Box::new(Expr { kind: ExprKind::Literal(0.0), ty: Type::NUMBER, span });
+                    make(ExprKind::Observation { name, offset, len: 1, index }, Type::NUMBER)
+                }
+                Resolved::Observation(_, _, len) => self.error(
+                    Diagnostic::error("E0209", span, format!("`{}` holds {len} values: index it", name.name))
+                        .with_label_message("a vector")
+                        .with_note(format!("e.g. `{}[0]` ... `{}[{}]`", name.name, name.name, len - 1)),
+                ),
                 Resolved::Unbound => None,
             },
             K::Unary(op, a) => {
@@ -463,10 +490,7 @@ impl<'s, 'd> Checker<'s, 'd> {
                 make(ExprKind::Cond(Box::new(c), Box::new(t), Box::new(o)), ty)
             }
             K::Call { func, args } => self.call(func, args, span),
-            K::Index(..) => self.error(
-                Diagnostic::error("E0209", span, "indexing is only allowed in environment bindings")
-                    .with_label_message("`a[...]` not allowed here"),
-            ),
+            K::Index(vector, index) => self.index(vector, index, span),
             K::List(items) => match self.scope.list_len {
                 Some(n) => self.table(items, n, span),
                 None => self.error(
@@ -475,6 +499,44 @@ impl<'s, 'd> Checker<'s, 'd> {
                 ),
             },
         }
+    }
+
+    /// `observation[index]` in an environment binding.
+    fn index(&mut self, vector: &ast::Expr, index: &ast::Expr, span: Span) -> Option<Expr> {
+        let observation = match (&vector.kind, self.scope.environment) {
+            (ast::ExprKind::Name { group: None, name }, Some(env)) => env
+                .observation(&name.name)
+                .map(|(k, offset)| (env.observations[k].name, offset, env.observations[k].len)),
+            _ => None,
+        };
+        let Some((name, offset, len)) = observation else {
+            let note = match self.scope.environment {
+                Some(env) => format!(
+                    "the observations of `{}`: {}",
+                    env.name,
+                    env.observations.iter().map(|o| format!("`{}`", o.name)).collect::<Vec<_>>().join(", ")
+                ),
+                None => "only environment observations can be indexed, in `sense` and `reward` blocks".to_string(),
+            };
+            let mut d = Diagnostic::error("E0209", vector.span, "only environment observations can be indexed")
+                .with_label_message("not an observation")
+                .with_note(note);
+            if let (ast::ExprKind::Name { name, .. }, Some(env)) = (&vector.kind, self.scope.environment)
+                && let Some(hint) = did_you_mean(&name.name, env.observations.iter().map(|o| o.name))
+            {
+                d = d.with_note(hint);
+            }
+            return self.error(d);
+        };
+        let index = self.expr(index)?;
+        if index.ty != Type::NUMBER {
+            return self.error(
+                Diagnostic::error("E0301", index.span, format!("an index must be a number, found unit `{}`", index.ty))
+                    .with_label_message("not a number"),
+            );
+        }
+        let kind = ExprKind::Observation { name, offset, len, index: Box::new(index) };
+        Some(Expr { kind, ty: Type::NUMBER, span })
     }
 
     /// A per-neuron list in a group body: constants of one unit, one per neuron.
@@ -853,7 +915,11 @@ pub(crate) fn eval_const(e: &Expr, constants: &[Constant]) -> Option<f64> {
         ExprKind::Const(k) => constants.get(*k).filter(|c| !c.failed)?.value,
         ExprKind::Builtin(Builtin::Pi) => std::f64::consts::PI,
         ExprKind::Builtin(Builtin::Inf) => f64::INFINITY,
-        ExprKind::Builtin(_) | ExprKind::Var(_) | ExprKind::Noise(_) | ExprKind::Table(_) => return None,
+        ExprKind::Builtin(_)
+        | ExprKind::Var(_)
+        | ExprKind::Noise(_)
+        | ExprKind::Table(_)
+        | ExprKind::Observation { .. } => return None,
         ExprKind::Unary(UnaryOp::Neg, a) => -v(a)?,
         ExprKind::Unary(UnaryOp::Pos, a) => v(a)?,
         ExprKind::Unary(UnaryOp::Not, a) => f64::from(u8::from(v(a)? == 0.0)),

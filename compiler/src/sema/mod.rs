@@ -34,6 +34,15 @@ pub fn check(file: &ast::File) -> (Option<Model>, Vec<Diagnostic>) {
 
 /// `check` with constants overridden (see `crate::check_with`).
 pub fn check_with(file: &ast::File, overrides: &[crate::Override]) -> (Option<Model>, Vec<Diagnostic>) {
+    check_in(file, overrides, crate::env::BUILTIN)
+}
+
+/// `check_with` for a model that may name these environments.
+pub fn check_in(
+    file: &ast::File,
+    overrides: &[crate::Override],
+    environments: &[crate::env::EnvironmentSpec],
+) -> (Option<Model>, Vec<Diagnostic>) {
     let mut diags = Diagnostics::default();
     let constants = constants(file, overrides, &mut diags);
     let settings = settings(file, &constants, &mut diags);
@@ -58,7 +67,7 @@ pub fn check_with(file: &ast::File, overrides: &[crate::Override]) -> (Option<Mo
         None => (Dynamics::default(), Vec::new()),
     };
 
-    let mut network = network::Network::new(&constants, &shared_decls);
+    let mut network = network::Network::new(&constants, &shared_decls, environments);
     network.check(file, &mut diags);
     let network = network.finish();
 

@@ -7,8 +7,8 @@ use super::suggest::did_you_mean;
 use crate::ast::{self, AssignOp, BodyItemKind, Item};
 use crate::diagnostic::{Diagnostic, Diagnostics};
 use crate::model::{
-    Connectivity, Constant, Expr, Group, GroupKind, GroupSlice, Link, Monitor, MonitorKind, MonitorTarget, NeuronType,
-    Object, Pathway, Summed, Type, VarKind, VarRef, Variable,
+    Connectivity, Constant, Decision, EnvCode, Environment, Expr, Group, GroupKind, GroupSlice, Link, Monitor,
+    MonitorKind, MonitorTarget, NeuronType, Object, Pathway, Period, Summed, Type, VarKind, VarRef, Variable,
 };
 use crate::span::Span;
 use crate::units::Dimension;
@@ -16,12 +16,8 @@ use std::ops::Div;
 
 /// Built-in group kinds besides neuron types.
 const GENERATORS: [&str; 2] = ["PoissonGroup", "SpikeGeneratorGroup"];
-/// Known environments.
-const ENVIRONMENTS: [&str; 1] = ["GridWorld"];
 /// Blocks of an environment binding.
 const ENV_BLOCKS: [&str; 3] = ["sense", "act", "reward"];
-/// Names an environment block may set besides model variables.
-const ENV_OUTPUTS: [&str; 1] = ["action"];
 /// Monitor kinds.
 const MONITORS: [&str; 4] = ["spikes", "state", "rate", "weights"];
 
@@ -31,7 +27,7 @@ pub(crate) struct Checked {
     pub groups: Vec<Group>,
     pub pathways: Vec<Pathway>,
     pub monitors: Vec<Monitor>,
-    pub environment: Option<ast::EnvironmentDef>,
+    pub environment: Option<Environment>,
 }
 
 pub(crate) struct Network<'a> {
@@ -42,7 +38,9 @@ pub(crate) struct Network<'a> {
     pub groups: Vec<Group>,
     pub pathways: Vec<Pathway>,
     pub monitors: Vec<Monitor>,
-    pub environment: Option<ast::EnvironmentDef>,
+    pub environment: Option<Environment>,
+    /// The environments a binding may name.
+    environments: &'a [crate::env::EnvironmentSpec],
     /// Neuron parameters already receiving a summed variable: (group, var, where).
     summed_targets: Vec<(usize, usize, Span)>,
     /// Groups and pathways whose definitions had errors: later uses are not reported again.
@@ -52,10 +50,15 @@ pub(crate) struct Network<'a> {
 }
 
 impl<'a> Network<'a> {
-    pub fn new(constants: &'a [Constant], shared: &'a [Decl]) -> Network<'a> {
+    pub fn new(
+        constants: &'a [Constant],
+        shared: &'a [Decl],
+        environments: &'a [crate::env::EnvironmentSpec],
+    ) -> Network<'a> {
         Network {
             constants,
             shared,
+            environments,
             neuron_types: Vec::new(),
             neuron_decls: Vec::new(),
             groups: Vec::new(),
@@ -1028,114 +1031,277 @@ impl<'a> Network<'a> {
         Some(MonitorTarget { object, var, indices })
     }
 
-    /// The binding's semantics belong to the runtime; here its names are checked:
-    /// the environment kind, and the groups and variables its statements write.
+    /// `environment Kind { settings; sense G { ... }; act G every n steps { ... }; reward { ... } }`.
     fn environment(&mut self, env: &ast::EnvironmentDef, diags: &mut Diagnostics) {
         if let Some(first) = &self.environment {
             diags.push(
                 Diagnostic::error("E0409", env.kind.span, "`environment` is given twice")
-                    .with_secondary(first.kind.span, "first given here"),
+                    .with_secondary(first.span, "first given here"),
             );
             return;
         }
-        if !ENVIRONMENTS.contains(&env.kind.name.as_str()) {
+        let Some(spec) = self.environments.iter().find(|e| e.name == env.kind.name) else {
+            let names: Vec<&str> = self.environments.iter().map(|e| e.name).collect();
             let mut d = Diagnostic::error("E0421", env.kind.span, format!("unknown environment `{}`", env.kind.name))
-                .with_note(format!("environments: {}", ENVIRONMENTS.join(", ")));
-            if let Some(hint) = did_you_mean(&env.kind.name, ENVIRONMENTS) {
+                .with_note(format!("environments: {}", names.join(", ")));
+            if let Some(hint) = did_you_mean(&env.kind.name, names) {
                 d = d.with_note(hint);
             }
             diags.push(d);
-        }
-        for block in &env.blocks {
-            if !ENV_BLOCKS.contains(&block.kind.name.as_str()) {
+            return;
+        };
+        let mut settings: Vec<f64> = spec.settings.iter().map(|s| s.default).collect();
+        let mut given: Vec<(&str, Span)> = Vec::new();
+        for setting in &env.settings {
+            let Some(k) = spec.settings.iter().position(|s| s.name == setting.name.name) else {
+                let names: Vec<&str> = spec.settings.iter().map(|s| s.name).collect();
                 let mut d = Diagnostic::error(
                     "E0421",
-                    block.kind.span,
-                    format!("unknown environment block `{}`", block.kind.name),
+                    setting.name.span,
+                    format!("`{}` has no setting `{}`", spec.name, setting.name.name),
                 )
-                .with_note("blocks: `sense <group> { ... }`, `act <group> every <period> { ... }`, `reward { ... }`");
-                if let Some(hint) = did_you_mean(&block.kind.name, ENV_BLOCKS) {
+                .with_note(format!("settings: {}", names.join(", ")));
+                if let Some(hint) = did_you_mean(&setting.name.name, names) {
                     d = d.with_note(hint);
                 }
                 diags.push(d);
                 continue;
-            }
-            // `act` holds settings of the decision rule, not assignments to variables.
-            let settings_only = block.kind.name == "act";
-            let object_group = block.object.as_ref().and_then(|o| self.groups.iter().position(|g| g.name == o.name));
-            if let (Some(object), None) = (&block.object, object_group) {
-                // Its statements can not be checked against an unknown group.
-                self.find_group(object, diags);
+            };
+            if let Some((_, first)) = given.iter().find(|(name, _)| *name == setting.name.name) {
+                diags.push(
+                    Diagnostic::error("E0409", setting.name.span, format!("`{}` is given twice", setting.name.name))
+                        .with_secondary(*first, "first given here"),
+                );
                 continue;
             }
-            for stmt in &block.body {
-                let name = &stmt.target.name;
-                if settings_only {
-                    self.check_qualified_names(&stmt.value, diags);
+            given.push((&setting.name.name, setting.name.span));
+            let s = &spec.settings[k];
+            if let Some(value) = self.number_in(&setting.value, s.name, s.min, s.max, s.integer, diags) {
+                settings[k] = value;
+            }
+        }
+        let mut checked = Environment {
+            spec: *spec,
+            settings,
+            sense: Vec::new(),
+            reward: Vec::new(),
+            decision: None,
+            span: env.span,
+        };
+        for block in &env.blocks {
+            match block.kind.name.as_str() {
+                "sense" | "reward" => {
+                    if let Some(code) = self.env_code(block, spec, diags) {
+                        if block.kind.name == "sense" { &mut checked.sense } else { &mut checked.reward }.push(code);
+                    }
+                }
+                "act" => {
+                    let decision = self.decision(block, spec, diags);
+                    if checked.decision.is_some() {
+                        diags.push(
+                            Diagnostic::error("E0409", block.kind.span, "`act` is given twice")
+                                .with_note("the agent takes one action per decision"),
+                        );
+                    } else {
+                        checked.decision = decision;
+                    }
+                }
+                other => {
+                    let mut d = Diagnostic::error(
+                        "E0421",
+                        block.kind.span,
+                        format!("unknown environment block `{other}`"),
+                    )
+                    .with_note(
+                        "blocks: `sense <group> { ... }`, `act <group> every <period> { ... }`, `reward { ... }`",
+                    );
+                    if let Some(hint) = did_you_mean(other, ENV_BLOCKS) {
+                        d = d.with_note(hint);
+                    }
+                    diags.push(d);
+                }
+            }
+        }
+        self.environment = Some(checked);
+    }
+
+    /// A constant number in `min..=max` (whole if `integer`), for settings.
+    fn number_in(
+        &self,
+        e: &ast::Expr,
+        what: &str,
+        min: f64,
+        max: f64,
+        integer: bool,
+        diags: &mut Diagnostics,
+    ) -> Option<f64> {
+        let (value, ty, span) = self.constant(e, diags)?;
+        if ty != Type::NUMBER {
+            diags.push(
+                Diagnostic::error("E0301", span, format!("`{what}` must be a number, found unit `{ty}`"))
+                    .with_label_message("has a unit"),
+            );
+            return None;
+        }
+        if integer && value.fract() != 0.0 {
+            diags.push(
+                Diagnostic::error("E0411", span, format!("`{what}` must be a whole number, found {value}"))
+                    .with_label_message("not a whole number"),
+            );
+            return None;
+        }
+        if !(min..=max).contains(&value) {
+            diags.push(
+                Diagnostic::error("E0411", span, format!("`{what}` must be from {min} to {max}, found {value}"))
+                    .with_label_message("out of range"),
+            );
+            return None;
+        }
+        Some(value)
+    }
+
+    /// A `sense` or `reward` block: statements over a group's neurons (the block's
+    /// group, or the group its targets name as `G.var`), or over shared variables.
+    fn env_code(
+        &self,
+        block: &ast::EnvBlock,
+        spec: &crate::env::EnvironmentSpec,
+        diags: &mut Diagnostics,
+    ) -> Option<EnvCode> {
+        if let Some(every) = &block.every {
+            diags.push(
+                Diagnostic::error("E0421", every.span, format!("`{}` blocks run every step", block.kind.name))
+                    .with_label_message("no period here")
+                    .with_note("only `act` takes a period"),
+            );
+        }
+        let mut group = match &block.object {
+            Some(object) => Some((self.find_group(object, diags)?, object.span)),
+            None => None,
+        };
+        // `G.var = ...` in a block without a group: the statements run for `G`.
+        for stmt in &block.body {
+            let Some(qualifier) = &stmt.target.group else { continue };
+            let g = self.find_group(qualifier, diags)?;
+            match group {
+                None => group = Some((g, qualifier.span)),
+                Some((first, span)) if first != g => {
+                    diags.push(
+                        Diagnostic::error(
+                            "E0208",
+                            qualifier.span,
+                            format!("this block already writes group `{}`", self.groups[first].name),
+                        )
+                        .with_secondary(span, "the block's group")
+                        .with_note("write each group in a block of its own"),
+                    );
+                    return None;
+                }
+                Some(_) => {}
+            }
+        }
+        let group = group.map(|(g, _)| g);
+        if let Some(g) = group
+            && !matches!(self.groups[g].kind, GroupKind::Neurons(_))
+        {
+            diags.push(
+                Diagnostic::error(
+                    "E0208",
+                    block.object.as_ref().map_or(block.kind.span, |o| o.span),
+                    format!("group `{}` has no variables to write", self.groups[g].name),
+                )
+                .with_note("environment blocks write variables of neuron groups or shared variables"),
+            );
+            return None;
+        }
+        let owner = match group {
+            Some(g) => format!("group `{}`", self.groups[g].name),
+            None => "the shared block".to_string(),
+        };
+        let scope = Scope {
+            random: true,
+            environment: Some(spec),
+            owner: &owner,
+            ..match group {
+                Some(g) => Scope::new(Place::Neuron, self.constants, self.shared, self.group_decls(g)),
+                None => Scope::new(Place::Shared, self.constants, self.shared, &[]),
+            }
+        };
+        let mut body = Vec::new();
+        let mut checker = Checker::new(&scope, diags);
+        for stmt in &block.body {
+            let unqualified = ast::Stmt { target: ast::Target { group: None, ..stmt.target.clone() }, ..stmt.clone() };
+            body.extend(checker.stmt(&unqualified, &block.kind.name));
+        }
+        Some(EnvCode { group, body, span: block.span })
+    }
+
+    /// `act G every n steps { groups = 4; epsilon = 0.05 }`.
+    fn decision(
+        &self,
+        block: &ast::EnvBlock,
+        spec: &crate::env::EnvironmentSpec,
+        diags: &mut Diagnostics,
+    ) -> Option<Decision> {
+        let Some(object) = &block.object else {
+            diags.push(
+                Diagnostic::error("E0421", block.kind.span, "`act` needs the group whose spikes vote")
+                    .with_note("e.g. `act M every 10 steps { epsilon = 0.05 }`"),
+            );
+            return None;
+        };
+        let group = self.find_group(object, diags)?;
+        let every = match &block.every {
+            Some(every) => dynamics::period(every, self.constants, diags)?,
+            None => Period::Steps(1),
+        };
+        let (mut groups, mut epsilon) = (spec.actions, 0.0);
+        for stmt in &block.body {
+            let name = stmt.target.name.name.as_str();
+            if stmt.target.group.is_some() || stmt.op != ast::AssignOp::Set || !matches!(name, "groups" | "epsilon") {
+                diags.push(
+                    Diagnostic::error("E0421", stmt.target.span, format!("`act` has no setting `{name}`")).with_note(
+                        "settings: `groups` (number of action groups), `epsilon` (probability of a random action)",
+                    ),
+                );
+                continue;
+            }
+            if name == "groups" {
+                let Some(value) = self.number_in(&stmt.value, "groups", 1.0, f64::from(u32::MAX), true, diags) else {
                     continue;
+                };
+                // A whole number in u32 range, checked above.
+                groups = value as u32;
+                if groups != spec.actions {
+                    diags.push(
+                        Diagnostic::error(
+                            "E0411",
+                            stmt.value.span,
+                            format!("`{}` takes {} actions, but `groups` is {groups}", spec.name, spec.actions),
+                        )
+                        .with_label_message("one action group per action"),
+                    );
                 }
-                match (&stmt.target.group, object_group) {
-                    (Some(group), _) => {
-                        if let Some(g) = self.find_group(group, diags) {
-                            self.check_group_var(g, name, diags);
-                        }
-                    }
-                    _ if self.shared.iter().any(|d| d.name == name.name)
-                        || ENV_OUTPUTS.contains(&name.name.as_str()) => {}
-                    (None, Some(g)) => self.check_group_var(g, name, diags),
-                    (None, None) => {
-                        let mut d = Diagnostic::error("E0205", name.span, format!("unknown variable `{}`", name.name))
-                            .with_label_message("not a shared variable")
-                            .with_note("an environment statement writes a shared variable, `Group.variable`, or a variable of the block's group");
-                        if let Some(hint) = did_you_mean(&name.name, self.shared.iter().map(|d| d.name.as_str())) {
-                            d = d.with_note(hint);
-                        }
-                        diags.push(d);
-                    }
-                }
-                self.check_qualified_names(&stmt.value, diags);
+            } else if let Some(value) = self.number_in(&stmt.value, "epsilon", 0.0, 1.0, false, diags) {
+                epsilon = value;
             }
         }
-        self.environment = Some(env.clone());
-    }
-
-    fn check_group_var(&self, group: usize, name: &ast::Ident, diags: &mut Diagnostics) {
-        let variables = self.group_variables(group);
-        if !variables.iter().any(|v| v.name == name.name) {
-            let mut d = Diagnostic::error(
-                "E0205",
-                name.span,
-                format!("group `{}` has no variable `{}`", self.groups[group].name, name.name),
-            )
-            .with_label_message("no such variable");
-            if let Some(hint) = did_you_mean(&name.name, variables.iter().map(|v| v.name.as_str())) {
-                d = d.with_note(hint);
-            }
-            diags.push(d);
+        let size = self.groups[group].size;
+        if !size.is_multiple_of(groups) {
+            diags.push(
+                Diagnostic::error(
+                    "E0411",
+                    object.span,
+                    format!(
+                        "group `{}` has {size} neurons, which do not split into {groups} equal action groups",
+                        object.name
+                    ),
+                )
+                .with_label_message("voting group"),
+            );
+            return None;
         }
-    }
-
-    fn check_qualified_names(&self, e: &ast::Expr, diags: &mut Diagnostics) {
-        use ast::ExprKind as K;
-        match &e.kind {
-            K::Name { group: Some(group), name } => {
-                if let Some(g) = self.find_group(group, diags) {
-                    self.check_group_var(g, name, diags);
-                }
-            }
-            K::Call { args, .. } | K::List(args) => args.iter().for_each(|a| self.check_qualified_names(a, diags)),
-            K::Unary(_, a) => self.check_qualified_names(a, diags),
-            K::Binary(_, a, b) | K::Index(a, b) => {
-                self.check_qualified_names(a, diags);
-                self.check_qualified_names(b, diags);
-            }
-            K::Cond { cond, then, otherwise } => {
-                self.check_qualified_names(cond, diags);
-                self.check_qualified_names(then, diags);
-                self.check_qualified_names(otherwise, diags);
-            }
-            K::Name { .. } | K::Number(_) | K::Quantity { .. } | K::Bool(_) => {}
-        }
+        Some(Decision { group, every, groups, epsilon })
     }
 }
 
