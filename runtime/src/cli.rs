@@ -61,6 +61,10 @@ enum Command {
         /// Take uniformly random actions instead of the model's decisions (a baseline).
         #[arg(long)]
         random_policy: bool,
+        /// Which compiled code runs: the JIT (compiles the file now), or the kernels
+        /// compiled into this binary for the models of `models/` (feature `aot`).
+        #[arg(long, value_enum, default_value_t = Backend::Jit)]
+        backend: Backend,
     },
     /// Print a compiled form of a model: the kernel IR (`--ir`) or Cranelift's functions (`--clif`).
     Emit {
@@ -93,8 +97,8 @@ pub fn main() -> ExitCode {
     match cli.command {
         Command::Check { dump, files } => check(&files, dump),
         Command::Emit { ir, clif, asm, rust, file } => emit(&file, ir || !(clif || asm || rust), clif, asm, rust),
-        Command::Run { file, steps, duration, seed, sets, out, quiet, episodes, random_policy } => {
-            let options = RunOptions { steps, duration, seed, sets, out, quiet, episodes, random_policy };
+        Command::Run { file, steps, duration, seed, sets, out, quiet, episodes, random_policy, backend } => {
+            let options = RunOptions { steps, duration, seed, sets, out, quiet, episodes, random_policy, backend };
             crate::cli::run(&file, &options).err().unwrap_or(ExitCode::SUCCESS)
         }
     }
@@ -110,6 +114,25 @@ struct RunOptions {
     quiet: bool,
     episodes: Option<u32>,
     random_policy: bool,
+    backend: Backend,
+}
+
+/// Where the kernels come from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum Backend {
+    /// Compile the model now with Cranelift.
+    Jit,
+    /// Use the kernels compiled into this binary (models of `models/`, feature `aot`).
+    Aot,
+}
+
+impl Backend {
+    fn name(self) -> &'static str {
+        match self {
+            Backend::Jit => "jit",
+            Backend::Aot => "aot",
+        }
+    }
 }
 
 fn usage_error(message: impl std::fmt::Display) -> ExitCode {
@@ -117,10 +140,7 @@ fn usage_error(message: impl std::fmt::Display) -> ExitCode {
     ExitCode::from(EXIT_USAGE)
 }
 
-/// 64-bit FNV-1a of the model text (identifies the model in `run.json`).
-fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3))
-}
+use crate::aot::fnv1a;
 
 fn run(path: &std::path::Path, options: &RunOptions) -> Result<(), ExitCode> {
     use snnc_compiler::model::RunLength;
@@ -199,13 +219,21 @@ fn run(path: &std::path::Path, options: &RunOptions) -> Result<(), ExitCode> {
 
     let module = lower(path, &source, &model)?;
     let started = std::time::Instant::now();
-    let kernels = snnc_compiler::backends::cranelift::compile(&module, Default::default()).map_err(|e| {
-        eprintln!("error: {e}");
-        ExitCode::from(EXIT_MODEL_ERROR)
-    })?;
+    let kernels: Box<dyn crate::sim::Kernels> = match options.backend {
+        Backend::Jit => {
+            Box::new(snnc_compiler::backends::cranelift::compile(&module, Default::default()).map_err(|e| {
+                eprintln!("error: {e}");
+                ExitCode::from(EXIT_MODEL_ERROR)
+            })?)
+        }
+        Backend::Aot => {
+            let file_name = path.file_name().map_or(name.clone(), |f| f.to_string_lossy().into_owned());
+            Box::new(crate::aot::builtin_for(&file_name, &source).map_err(usage_error)?)
+        }
+    };
     let compile_seconds = started.elapsed().as_secs_f64();
     let dt = module.dt;
-    let mut sim = crate::Simulation::new(module, Box::new(kernels), seed).map_err(|e| {
+    let mut sim = crate::Simulation::new(module, kernels, seed).map_err(|e| {
         eprintln!("error: {e}");
         ExitCode::from(EXIT_MODEL_ERROR)
     })?;
@@ -283,7 +311,7 @@ fn run(path: &std::path::Path, options: &RunOptions) -> Result<(), ExitCode> {
         "seed": seed,
         "steps": steps,
         "dt": dt,
-        "backend": "jit",
+        "backend": options.backend.name(),
         "snnc_version": env!("CARGO_PKG_VERSION"),
         "compile_seconds": compile_seconds,
         "run_seconds": run_seconds,
@@ -349,7 +377,12 @@ impl EpisodeSummary {
     fn json(&self) -> serde_json::Value {
         let mut value = serde_json::json!({ "steps": self.steps, "reward": self.reward });
         for (name, count) in &self.counters {
-            value[*name] = serde_json::json!(count);
+            // Counts are whole numbers: written as integers.
+            value[*name] = if count.fract() == 0.0 && count.abs() < 9e15 {
+                serde_json::json!(*count as i64)
+            } else {
+                serde_json::json!(count)
+            };
         }
         if let Some(f) = self.food_per_1000() {
             value["food_per_1000_steps"] = serde_json::json!(f);

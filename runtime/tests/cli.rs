@@ -234,3 +234,132 @@ fn emit_prints_the_ir_and_cranelift_functions() {
     assert_eq!(clif.status.code(), Some(0));
     assert!(text(&clif.stdout).contains("function"));
 }
+
+/// Runs the reference agent for `args` more arguments into `out`; returns the run.json.
+fn run_forager(out: &std::path::Path, args: &[&str]) -> Result<serde_json::Value, String> {
+    let forager = models_dir().join("forager.snn");
+    let mut all = vec!["run", forager.to_str().expect("utf-8"), "--out", out.to_str().expect("utf-8"), "-q"];
+    all.extend_from_slice(args);
+    let result = snnc(&all);
+    if result.status.code() != Some(0) {
+        return Err(text(&result.stderr));
+    }
+    let json = std::fs::read_to_string(out.join("run.json")).map_err(|e| e.to_string())?;
+    serde_json::from_str(&json).map_err(|e| e.to_string())
+}
+
+#[test]
+fn the_forager_runs_episodes_in_its_gridworld() {
+    let out = out_dir("forager");
+    let info = run_forager(&out, &["--steps", "2000", "--episodes", "2", "--seed", "5"]).expect("the run succeeds");
+    assert_eq!(info["steps"], 4000);
+    assert_eq!(info["environment"], "GridWorld");
+    assert_eq!(info["policy"], "model");
+    let episodes = info["episodes"].as_array().expect("episodes");
+    assert_eq!(episodes.len(), 2);
+    for e in episodes {
+        assert_eq!(e["moves"], 200, "one move every 10 steps: {e}");
+        assert!(e["food"].as_f64().is_some() && e["reward"].as_f64().is_some(), "{e}");
+    }
+    for file in ["trajectory.npz", "weights.npz", "spikes.npz", "state.npz"] {
+        assert!(out.join(file).is_file(), "{file} missing");
+    }
+    let python = std::env::var("SNNC_PYTHON").unwrap_or_else(|_| "python3".into());
+    if !Command::new(&python).args(["-c", "import numpy"]).output().is_ok_and(|o| o.status.success()) {
+        eprintln!("SKIPPED: numpy not available (set SNNC_PYTHON to a python with numpy to check the .npz files)");
+        return;
+    }
+    let script = format!(
+        "import numpy as np\n\
+         t = np.load('{0}/trajectory.npz'); w = np.load('{0}/weights.npz'); st = np.load('{0}/state.npz')\n\
+         assert sorted(t.keys()) == ['action', 'episode', 'reward', 'step', 'x', 'y'], list(t.keys())\n\
+         assert t['step'].shape == (4000,) and list(t['step'][:3]) == [0, 1, 2]\n\
+         assert t['episode'].tolist() == [0] * 2000 + [1] * 2000\n\
+         a = t['action']; assert a.dtype == np.int64\n\
+         moved = np.arange(4000) % 2000 % 10 == 9\n\
+         assert (a[~moved] == -1).all() and ((a[moved] >= 0) & (a[moved] < 4)).all(), a[:20]\n\
+         assert (t['reward'][~moved] == 0).all()\n\
+         assert ((t['x'] >= 0) & (t['x'] < 16) & (t['y'] >= 0) & (t['y'] < 16)).all()\n\
+         steps = np.abs(np.diff(t['x'])) + np.abs(np.diff(t['y']))\n\
+         same = t['episode'][1:] == t['episode'][:-1]\n\
+         assert (steps[same] <= 1).all() and (steps[same & ~moved[1:]] == 0).all()\n\
+         assert w['SM.w'].shape == (2, 2048) and w['HM.w'].shape == (2, 5120), (w['SM.w'].shape, w['HM.w'].shape)\n\
+         assert w['SM.pre'].shape == (2048,) and w['HM.post'].max() < 32\n\
+         assert (w['SM.w'] >= 0).all() and (w['SM.w'] <= 4e-3).all()\n\
+         assert list(w['SM.w.step']) == [2000, 4000]\n\
+         assert st['S.v'].shape == (40, 64) and st['H.v'].shape == (40, 160) and st['M.v'].shape == (40, 32)\n\
+         assert st['shared.da'].shape == (40, 1)\n\
+         print('ok')\n",
+        out.display()
+    );
+    let result = Command::new(&python).args(["-c", &script]).output().expect("python runs");
+    assert!(result.status.success(), "{}{}", text(&result.stdout), text(&result.stderr));
+}
+
+#[test]
+fn closed_loop_flags_need_an_environment() {
+    let model = temp_model("lif_no_env.snn", LIF);
+    let path = model.to_str().expect("utf-8");
+    for (flag, expected) in
+        [("--episodes", "not bound to an environment"), ("--random-policy", "the model takes no actions")]
+    {
+        let out = out_dir("no-env");
+        let mut args = vec!["run", path, "--out", out.to_str().expect("utf-8")];
+        args.push(flag);
+        if flag == "--episodes" {
+            args.push("3");
+        }
+        let result = snnc(&args);
+        assert_eq!(result.status.code(), Some(2), "{flag}");
+        assert!(text(&result.stderr).contains(expected), "{flag}: {}", text(&result.stderr));
+        assert!(!out.exists(), "{flag}: nothing is written");
+    }
+    let result = snnc(&["run", path, "--episodes", "0"]);
+    assert_eq!(result.status.code(), Some(2));
+}
+
+#[test]
+fn random_policy_runs_the_same_world() {
+    let out = out_dir("random");
+    let info = run_forager(&out, &["--steps", "1000", "--random-policy"]).expect("the run succeeds");
+    assert_eq!(info["policy"], "random");
+    assert_eq!(info["episodes"][0]["moves"], 100);
+}
+
+/// With the `aot` feature (as `cargo test --workspace` builds it), the built-in
+/// kernels of the forager give the JIT's trajectory; an edited copy is refused.
+#[test]
+fn the_aot_backend_runs_built_in_models_and_refuses_edited_ones() {
+    let (jit, aot) = (out_dir("jit-traj"), out_dir("aot-traj"));
+    let args = ["--steps", "2000", "--seed", "9"];
+    let a = run_forager(&jit, &args).expect("the JIT run succeeds");
+    let aot_args = [&args[..], &["--backend", "aot"]].concat();
+    let b = match run_forager(&aot, &aot_args) {
+        Ok(b) => b,
+        Err(message) => {
+            assert!(message.contains("built without AOT models"), "{message}");
+            eprintln!("SKIPPED: this snnc was built without the `aot` feature");
+            return;
+        }
+    };
+    assert_eq!(b["backend"], "aot");
+    assert_eq!(a["episodes"], b["episodes"]);
+    assert_eq!(a["spikes"], b["spikes"]);
+    let bytes = |dir: &std::path::Path, file: &str| std::fs::read(dir.join(file)).expect("file");
+    for file in ["trajectory.npz", "spikes.npz", "state.npz", "weights.npz"] {
+        assert!(bytes(&jit, file) == bytes(&aot, file), "{file} differs between JIT and AOT");
+    }
+    // A changed model file is refused, with what to do.
+    let source = std::fs::read_to_string(models_dir().join("forager.snn")).expect("forager");
+    let edited = temp_model("forager.snn", &source.replace("const sigma   = 6 mV", "const sigma   = 5 mV"));
+    let out = out_dir("aot-edited");
+    let result =
+        snnc(&["run", edited.to_str().expect("utf-8"), "--backend", "aot", "--out", out.to_str().expect("utf-8")]);
+    assert_eq!(result.status.code(), Some(2));
+    let message = text(&result.stderr);
+    assert!(message.contains("changed since this snnc was built") && message.contains("--backend jit"), "{message}");
+    let unknown = temp_model("mine.snn", LIF);
+    let result = snnc(&["run", unknown.to_str().expect("utf-8"), "--backend", "aot"]);
+    assert_eq!(result.status.code(), Some(2));
+    assert!(text(&result.stderr).contains("no AOT kernels for `mine.snn`"), "{}", text(&result.stderr));
+}
