@@ -167,19 +167,16 @@ fn build(
 
     // Imports: the math functions and random numbers this kernel calls.
     let mut imports: BTreeMap<&'static str, FuncRef> = BTreeMap::new();
-    let mut wanted: Vec<(&'static str, usize, bool)> = Vec::new();
-    collect_calls(kernel, &mut wanted);
-    for (symbol, arity, random) in wanted {
+    let mut wanted: Vec<(&'static str, Vec<types::Type>, types::Type)> = Vec::new();
+    let mut streams: Vec<u32> = Vec::new();
+    collect_calls(kernel, &mut wanted, &mut streams);
+    for (symbol, params, ret) in wanted {
         if imports.contains_key(symbol) {
             continue;
         }
         let mut sig = Signature::new(jit.isa().default_call_conv());
-        if random {
-            sig.params.extend([AbiParam::new(types::I64); 4]);
-        } else {
-            sig.params.extend(std::iter::repeat_n(AbiParam::new(types::F64), arity));
-        }
-        sig.returns.push(AbiParam::new(types::F64));
+        sig.params.extend(params.into_iter().map(AbiParam::new));
+        sig.returns.push(AbiParam::new(ret));
         let f = jit.declare_function(symbol, Linkage::Import, &sig).map_err(err)?;
         imports.insert(symbol, jit.declare_func_in_func(f, &mut ctx.func));
     }
@@ -214,7 +211,7 @@ fn build(
     // Base pointers, parameters and tables, loaded once.
     let (mut used_vars, mut used_params, mut used_tables) = (Vec::new(), Vec::new(), Vec::new());
     for s in kernel.scalar.iter().chain(&kernel.body) {
-        visit_stmt(s, &mut |e| match e {
+        crate::ir::visit_exprs(s, &mut |e| match e {
             Expr::Load(v) | Expr::LoadAt(v, _) => used_vars.push(*v),
             Expr::Param(p) => used_params.push(*p),
             Expr::Table(k) => used_tables.push(*k),
@@ -269,7 +266,15 @@ fn build(
         temps,
         temp_types: kernel.temps.clone(),
         imports,
+        keys: BTreeMap::new(),
     };
+    // One key per random stream, computed once per call.
+    for stream in streams {
+        let s = code.b.ins().iconst(types::I64, i64::from(stream));
+        let (seed, step) = (code.seed, code.step);
+        let key = code.call("snnc_rng_key", &[seed, step, s])?;
+        code.keys.insert(stream, key);
+    }
     for s in &kernel.scalar {
         code.stmt(s)?;
     }
@@ -284,7 +289,13 @@ fn build(
             let body = code.b.create_block();
             let exit = code.b.create_block();
             code.b.append_block_param(header, types::I64);
-            code.b.ins().jump(header, &[BlockArg::from(zero)]);
+            // Element-wise loops run two items at a time (f64x2), then the rest one by one.
+            let start = if matches!(looping, Loop::Neurons | Loop::Synapses) && vectorizable(kernel, module) {
+                code.vector_loop(&kernel.body, n)?
+            } else {
+                zero
+            };
+            code.b.ins().jump(header, &[BlockArg::from(start)]);
             code.b.switch_to_block(header);
             let k = code.b.block_params(header)[0];
             let more = code.b.ins().icmp(IntCC::UnsignedLessThan, k, n);
@@ -301,8 +312,14 @@ fn build(
                 }
                 Loop::Synapses => {
                     code.index = k;
-                    code.pre_index = code.load_u32(indices.pre, k);
-                    code.post_index = code.load_u32(indices.post, k);
+                    // Only the neuron indices the body uses are loaded.
+                    let (pre, post) = uses_neurons(kernel);
+                    if pre {
+                        code.pre_index = code.load_u32(indices.pre, k);
+                    }
+                    if post {
+                        code.post_index = code.load_u32(indices.post, k);
+                    }
                     code.body(&kernel.body)?;
                 }
                 Loop::SynapseList => {
@@ -367,22 +384,53 @@ fn build(
     Ok(id)
 }
 
-fn visit_stmt(s: &Stmt, f: &mut impl FnMut(&Expr)) {
-    match s {
-        Stmt::Let(_, e) | Stmt::Store(_, e) | Stmt::StoreAt(_, _, e) => visit_expr(e, f),
-        Stmt::If(c, body) => {
-            visit_expr(c, f);
-            body.iter().for_each(|s| visit_stmt(s, f));
+/// Whether a synapse kernel's body reads its presynaptic and postsynaptic neurons.
+fn uses_neurons(kernel: &Kernel) -> (bool, bool) {
+    let (mut pre, mut post) = (false, false);
+    for s in kernel.scalar.iter().chain(&kernel.body) {
+        let mut mark = |at: crate::ir::At| {
+            if at == crate::ir::At::Pre {
+                pre = true;
+            } else {
+                post = true;
+            }
+        };
+        if let Stmt::StoreAt(_, at, _) = s {
+            mark(*at);
         }
-        Stmt::EmitSpike => {}
+        crate::ir::visit_exprs(s, &mut |e| match e {
+            Expr::LoadAt(_, at) | Expr::IndexAt(at) => mark(*at),
+            _ => {}
+        });
+        if let Stmt::If(..) = s {
+            // Nested stores are rare in synapse loops; be safe.
+            pre = true;
+            post = true;
+        }
     }
+    (pre, post)
 }
 
-fn visit_expr(e: &Expr, f: &mut impl FnMut(&Expr)) {
-    f(e);
-    for c in e.children() {
-        visit_expr(c, f);
+/// Whether a loop body is element-wise arithmetic that runs the same, bit for bit,
+/// two items at a time: `Let`s and stores of the current item's variables (none
+/// shared), of loads, constants, parameters, temporaries, `+ - * /`, negation,
+/// `abs`, `sqrt`, `min` and `max`; no calls, random numbers, conditions or indices.
+fn vectorizable(kernel: &Kernel, module: &Module) -> bool {
+    fn expr(e: &Expr) -> bool {
+        match e {
+            Expr::F64(_) | Expr::Param(_) | Expr::Load(_) | Expr::Temp(_) | Expr::Time | Expr::Dt => true,
+            Expr::Unary(Op1::Neg | Op1::Abs | Op1::Sqrt, a) => expr(a),
+            Expr::Binary(Op2::Add | Op2::Sub | Op2::Mul | Op2::Div | Op2::Min | Op2::Max, a, b) => expr(a) && expr(b),
+            _ => false,
+        }
     }
+    let scalar = |v: usize| module.layout.vars.get(v).is_none_or(|info| info.scalar);
+    !kernel.body.is_empty()
+        && kernel.body.iter().all(|s| match s {
+            Stmt::Let(t, e) => kernel.temps.get(*t) == Some(&Ty::F64) && expr(e),
+            Stmt::Store(v, e) => !scalar(*v) && expr(e),
+            _ => false,
+        })
 }
 
 fn stored_vars(s: &Stmt, out: &mut Vec<usize>) {
@@ -393,12 +441,23 @@ fn stored_vars(s: &Stmt, out: &mut Vec<usize>) {
     }
 }
 
-fn collect_calls(kernel: &Kernel, out: &mut Vec<(&'static str, usize, bool)>) {
+/// The functions a kernel calls, with their signatures, and its random streams.
+fn collect_calls(
+    kernel: &Kernel,
+    out: &mut Vec<(&'static str, Vec<types::Type>, types::Type)>,
+    streams: &mut Vec<u32>,
+) {
     for s in kernel.scalar.iter().chain(&kernel.body) {
-        visit_stmt(s, &mut |e| match e {
-            Expr::Call(m, _) => out.push((m.symbol(), m.arity(), false)),
-            Expr::Rand(_) => out.push(("snnc_rand", 4, true)),
-            Expr::Randn(_) => out.push(("snnc_randn", 4, true)),
+        crate::ir::visit_exprs(s, &mut |e| match e {
+            Expr::Call(m, _) => out.push((m.symbol(), vec![types::F64; m.arity()], types::F64)),
+            Expr::Rand(stream) | Expr::Randn(stream) => {
+                let symbol = if matches!(e, Expr::Rand(_)) { "snnc_uniform" } else { "snnc_normal" };
+                out.push((symbol, vec![types::I64; 2], types::F64));
+                out.push(("snnc_rng_key", vec![types::I64; 3], types::I64));
+                if !streams.contains(stream) {
+                    streams.push(*stream);
+                }
+            }
             _ => {}
         });
     }
@@ -438,6 +497,8 @@ struct Gen<'a, 'm> {
     temps: Vec<Variable>,
     temp_types: Vec<Ty>,
     imports: BTreeMap<&'static str, FuncRef>,
+    /// The key of each random stream (`abi::snnc_rng_key`).
+    keys: BTreeMap<u32, Value>,
 }
 
 impl Gen<'_, '_> {
@@ -454,6 +515,88 @@ impl Gen<'_, '_> {
     }
 
     /// The address of variable `v` at the current item.
+    /// Runs `body` (element-wise, see `vectorizable`) over items `0..n` two at a
+    /// time; returns the first item left for the scalar loop.
+    fn vector_loop(&mut self, body: &[Stmt], n: Value) -> Result<Value, Error> {
+        let header = self.b.create_block();
+        let block = self.b.create_block();
+        let done = self.b.create_block();
+        self.b.append_block_param(header, types::I64);
+        self.b.append_block_param(done, types::I64);
+        let zero = self.b.ins().iconst(types::I64, 0);
+        self.b.ins().jump(header, &[BlockArg::from(zero)]);
+        self.b.switch_to_block(header);
+        let k = self.b.block_params(header)[0];
+        let pair_end = self.b.ins().iadd_imm_u(k, 2);
+        let fits = self.b.ins().icmp(IntCC::UnsignedLessThanOrEqual, pair_end, n);
+        self.b.ins().brif(fits, block, &[], done, &[BlockArg::from(k)]);
+        self.b.switch_to_block(block);
+        let offset = self.b.ins().ishl_imm_u(k, 3);
+        let mut temps: BTreeMap<usize, Value> = BTreeMap::new();
+        for s in body {
+            match s {
+                Stmt::Let(t, e) => {
+                    let value = self.vector_expr(e, offset, &temps)?;
+                    temps.insert(*t, value);
+                }
+                Stmt::Store(v, e) => {
+                    let value = self.vector_expr(e, offset, &temps)?;
+                    let base = *self.bases.get(v).ok_or_else(|| Error(format!("variable {v} has no base pointer")))?;
+                    let address = self.b.ins().iadd(base, offset);
+                    self.b.ins().store(MemFlagsData::new().with_notrap(), value, address, 0);
+                }
+                _ => return Err(Error("a statement that can not be vectorized".into())),
+            }
+        }
+        self.b.ins().jump(header, &[BlockArg::from(pair_end)]);
+        self.b.switch_to_block(done);
+        Ok(self.b.block_params(done)[0])
+    }
+
+    /// An element-wise expression for two items at `offset` bytes (f64x2).
+    fn vector_expr(&mut self, e: &Expr, offset: Value, temps: &BTreeMap<usize, Value>) -> Result<Value, Error> {
+        let splat = |g: &mut Self, x: Value| g.b.ins().splat(types::F64X2, x);
+        Ok(match e {
+            Expr::Load(v) if self.module.layout.vars.get(*v).is_some_and(|info| !info.scalar) => {
+                let base = *self.bases.get(v).ok_or_else(|| Error(format!("variable {v} has no base pointer")))?;
+                let address = self.b.ins().iadd(base, offset);
+                self.b.ins().load(types::F64X2, MemFlagsData::new().with_notrap(), address, 0)
+            }
+            Expr::Temp(t) if temps.contains_key(t) => temps[t],
+            Expr::F64(_) | Expr::Param(_) | Expr::Load(_) | Expr::Temp(_) | Expr::Time | Expr::Dt => {
+                let x = self.expr(e)?;
+                splat(self, x)
+            }
+            Expr::Unary(op, a) => {
+                let x = self.vector_expr(a, offset, temps)?;
+                match op {
+                    Op1::Neg => self.b.ins().fneg(x),
+                    Op1::Abs => self.b.ins().fabs(x),
+                    Op1::Sqrt => self.b.ins().sqrt(x),
+                    _ => return Err(Error("a unary operation that can not be vectorized".into())),
+                }
+            }
+            Expr::Binary(op, a, c) => {
+                let (x, y) = (self.vector_expr(a, offset, temps)?, self.vector_expr(c, offset, temps)?);
+                match op {
+                    Op2::Add => self.b.ins().fadd(x, y),
+                    Op2::Sub => self.b.ins().fsub(x, y),
+                    Op2::Mul => self.b.ins().fmul(x, y),
+                    Op2::Div => self.b.ins().fdiv(x, y),
+                    // `x if x < y else y` (and `>` for max) lane by lane, as the scalar code.
+                    Op2::Min | Op2::Max => {
+                        let cc = if *op == Op2::Min { FloatCC::LessThan } else { FloatCC::GreaterThan };
+                        let mask = self.b.ins().fcmp(cc, x, y);
+                        let mask = self.b.ins().bitcast(types::F64X2, MemFlagsData::new(), mask);
+                        self.b.ins().bitselect(mask, x, y)
+                    }
+                    _ => return Err(Error("a binary operation that can not be vectorized".into())),
+                }
+            }
+            _ => return Err(Error("an expression that can not be vectorized".into())),
+        })
+    }
+
     fn address(&mut self, v: usize) -> Result<Value, Error> {
         self.address_at(v, self.index)
     }
@@ -623,9 +766,9 @@ impl Gen<'_, '_> {
                 )
             }
             Expr::Rand(stream) | Expr::Randn(stream) => {
-                let symbol = if matches!(e, Expr::Rand(_)) { "snnc_rand" } else { "snnc_randn" };
-                let s = self.b.ins().iconst(types::I64, i64::from(*stream));
-                let args = [self.seed, self.step, self.index, s];
+                let symbol = if matches!(e, Expr::Rand(_)) { "snnc_uniform" } else { "snnc_normal" };
+                let key = *self.keys.get(stream).ok_or_else(|| Error(format!("no key for stream {stream}")))?;
+                let args = [key, self.index];
                 self.call(symbol, &args)?
             }
         })

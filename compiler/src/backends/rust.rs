@@ -81,6 +81,20 @@ impl Gen<'_> {
         for t in tables {
             self.line(&format!("let tb{t}: *const f64 = *a.tables.add({t});"));
         }
+        // One key per random stream, computed once per call.
+        let mut streams = Vec::new();
+        for s in self.kernel.scalar.iter().chain(&self.kernel.body) {
+            crate::ir::visit_exprs(s, &mut |e| {
+                if let Expr::Rand(k) | Expr::Randn(k) = e
+                    && !streams.contains(k)
+                {
+                    streams.push(*k);
+                }
+            });
+        }
+        for k in streams {
+            self.line(&format!("let key{k}: u64 = {}::snnc_rng_key(seed, step, {k});", self.abi));
+        }
         for s in &self.kernel.scalar {
             self.stmt(s);
         }
@@ -251,8 +265,8 @@ impl Gen<'_> {
                     self.expr(index)
                 )
             }
-            Expr::Rand(s) => format!("{abi}::snnc_rand(seed, step, index, {s})"),
-            Expr::Randn(s) => format!("{abi}::snnc_randn(seed, step, index, {s})"),
+            Expr::Rand(s) => format!("{abi}::snnc_uniform(key{s}, index)"),
+            Expr::Randn(s) => format!("{abi}::snnc_normal(key{s}, index)"),
         }
     }
 }

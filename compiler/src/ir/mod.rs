@@ -337,6 +337,24 @@ pub enum Stmt {
     EmitSpike,
 }
 
+/// Calls `f` on every expression of a statement (nested ones included), in order.
+pub fn visit_exprs(s: &Stmt, f: &mut impl FnMut(&Expr)) {
+    fn visit(e: &Expr, f: &mut impl FnMut(&Expr)) {
+        f(e);
+        for c in e.children() {
+            visit(c, f);
+        }
+    }
+    match s {
+        Stmt::Let(_, e) | Stmt::Store(_, e) | Stmt::StoreAt(_, _, e) => visit(e, f),
+        Stmt::If(c, body) => {
+            visit(c, f);
+            body.iter().for_each(|s| visit_exprs(s, f));
+        }
+        Stmt::EmitSpike => {}
+    }
+}
+
 /// Which neuron of a synapse.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum At {
