@@ -210,6 +210,38 @@ pub extern "C" fn snnc_normal(key: u64, index: u64) -> f64 {
 
 // ---------------------------------------------------------------- mathematics
 
+/// Below this magnitude a float may have a fraction; above, it is a whole number.
+const FRACTIONAL: f64 = 4_503_599_627_370_496.0;
+
+/// `x.trunc()`, bit for bit, without a library call (for generated Rust code).
+#[inline]
+pub fn snnc_trunc(x: f64) -> f64 {
+    // `as i64` is exact below 2^52; `copysign` keeps -0.0 for -0.5 and -0.0.
+    if x.abs() < FRACTIONAL { ((x as i64) as f64).copysign(x) } else { x }
+}
+
+/// `x.floor()`, bit for bit, without a library call.
+#[inline]
+pub fn snnc_floor(x: f64) -> f64 {
+    if x.abs() < FRACTIONAL {
+        let t = (x as i64) as f64;
+        (if t > x { t - 1.0 } else { t }).copysign(x)
+    } else {
+        x
+    }
+}
+
+/// `x.ceil()`, bit for bit, without a library call.
+#[inline]
+pub fn snnc_ceil(x: f64) -> f64 {
+    if x.abs() < FRACTIONAL {
+        let t = (x as i64) as f64;
+        (if t < x { t + 1.0 } else { t }).copysign(x)
+    } else {
+        x
+    }
+}
+
 macro_rules! unary {
     ($($name:ident => $f:path),* $(,)?) => {
         $(
@@ -320,6 +352,20 @@ mod tests {
         assert!((s2 / nf - 1.0 / 3.0).abs() < 0.005);
         assert!((g / nf).abs() < 4.0 / nf.sqrt());
         assert!((g2 / nf - 1.0).abs() < 4.0 * 2.0f64.sqrt() / nf.sqrt());
+    }
+
+    #[test]
+    fn integer_rounding_matches_the_library_bit_for_bit() {
+        let mut values = vec![0.0, -0.0, 0.5, -0.5, 1.0, -1.0, 1.5, -1.5, 2.5, -2.5, 1e-300, -1e-300, f64::INFINITY];
+        values.extend([f64::NEG_INFINITY, f64::NAN, FRACTIONAL, -FRACTIONAL, FRACTIONAL - 0.5, 0.5 - FRACTIONAL]);
+        values.extend([1e300, -1e300, 4_503_599_627_370_497.0, 0.999_999_999_999_999_9, -0.999_999_999_999_999_9]);
+        let key = snnc_rng_key(3, 1, 1);
+        values.extend((0..10_000).map(|i| (snnc_uniform(key, i) - 0.5) * 10f64.powi((i % 40) as i32 - 20)));
+        for x in values {
+            assert_eq!(snnc_trunc(x).to_bits(), x.trunc().to_bits(), "trunc {x}");
+            assert_eq!(snnc_floor(x).to_bits(), x.floor().to_bits(), "floor {x}");
+            assert_eq!(snnc_ceil(x).to_bits(), x.ceil().to_bits(), "ceil {x}");
+        }
     }
 
     #[test]

@@ -66,6 +66,22 @@ enum Command {
         #[arg(long, value_enum, default_value_t = Backend::Jit)]
         backend: Backend,
     },
+    /// Measure a model: steps per second of one run with its monitors (median of
+    /// several, one thread) under the JIT and, when built in, the AOT kernels; the
+    /// compile time; and the time from model file to first step.
+    Bench {
+        /// The model file.
+        file: PathBuf,
+        /// Steps per run (default: the model's run length).
+        #[arg(long)]
+        steps: Option<u64>,
+        /// Runs per back end (the median is reported).
+        #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
+        repeats: u32,
+        /// Seed of the random numbers.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
     /// Print a compiled form of a model: the kernel IR (`--ir`) or Cranelift's functions (`--clif`).
     Emit {
         /// Print the kernel IR.
@@ -96,6 +112,9 @@ pub fn main() -> ExitCode {
     };
     match cli.command {
         Command::Check { dump, files } => check(&files, dump),
+        Command::Bench { file, steps, repeats, seed } => {
+            bench(&file, steps, repeats, seed).err().unwrap_or(ExitCode::SUCCESS)
+        }
         Command::Emit { ir, clif, asm, rust, file } => emit(&file, ir || !(clif || asm || rust), clif, asm, rust),
         Command::Run { file, steps, duration, seed, sets, out, quiet, episodes, random_policy, backend } => {
             let options = RunOptions { steps, duration, seed, sets, out, quiet, episodes, random_policy, backend };
@@ -342,6 +361,88 @@ fn run(path: &std::path::Path, options: &RunOptions) -> Result<(), ExitCode> {
             written.display()
         );
     }
+    Ok(())
+}
+
+/// The median of some numbers (the upper one of an even count).
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values.get(values.len() / 2).copied().unwrap_or(f64::NAN)
+}
+
+fn bench(path: &std::path::Path, steps: Option<u64>, repeats: u32, seed: u64) -> Result<(), ExitCode> {
+    use snnc_compiler::model::RunLength;
+    let fail = |e: String| {
+        eprintln!("error: {e}");
+        ExitCode::from(EXIT_MODEL_ERROR)
+    };
+    let (source, model) = load(path)?;
+    let steps = match (steps, model.run_length) {
+        (Some(n), _) => n,
+        (None, Some(RunLength::Steps(n))) => n,
+        (None, Some(RunLength::Duration(t))) => (t / model.dt).round() as u64,
+        (None, None) => return Err(usage_error("the model gives no run length: give `--steps N`")),
+    };
+    // From the file to the first step: read, check, lower, compile, initialize, step.
+    let mut first_step = Vec::new();
+    let mut compile = Vec::new();
+    for _ in 0..repeats {
+        let started = std::time::Instant::now();
+        let text = std::fs::read_to_string(path).map_err(|e| usage_error(format!("cannot read: {e}")))?;
+        let model = snnc_compiler::check(&text).0.ok_or(ExitCode::from(EXIT_MODEL_ERROR))?;
+        let module = lower(path, &text, &model)?;
+        let compiling = std::time::Instant::now();
+        let kernels = snnc_compiler::backends::cranelift::compile(&module, Default::default())
+            .map_err(|e| fail(e.to_string()))?;
+        compile.push(compiling.elapsed().as_secs_f64());
+        let mut sim = crate::Simulation::new(module, Box::new(kernels), seed).map_err(fail)?;
+        sim.step(&mut crate::Monitors::default());
+        first_step.push(started.elapsed().as_secs_f64());
+    }
+    let file_name = path.file_name().map_or(String::new(), |f| f.to_string_lossy().into_owned());
+    let mut rows: Vec<(&str, f64, f64)> = Vec::new();
+    for backend in [Backend::Jit, Backend::Aot] {
+        let mut rates = Vec::new();
+        for _ in 0..repeats {
+            let module = lower(path, &source, &model)?;
+            let kernels: Box<dyn crate::sim::Kernels> = match backend {
+                Backend::Jit => Box::new(
+                    snnc_compiler::backends::cranelift::compile(&module, Default::default())
+                        .map_err(|e| fail(e.to_string()))?,
+                ),
+                Backend::Aot => match crate::aot::builtin_for(&file_name, &source) {
+                    Ok(kernels) => Box::new(kernels),
+                    Err(why) => {
+                        eprintln!("aot: skipped: {why}");
+                        break;
+                    }
+                },
+            };
+            let mut sim = crate::Simulation::new(module, kernels, seed).map_err(fail)?;
+            let mut monitors = crate::Monitors::new(&model, &sim, steps).map_err(fail)?;
+            let started = std::time::Instant::now();
+            for _ in 0..steps {
+                sim.step(&mut monitors);
+            }
+            monitors.end_episode(&sim);
+            rates.push(steps as f64 / started.elapsed().as_secs_f64());
+        }
+        if !rates.is_empty() {
+            let (low, high) =
+                (rates.iter().copied().fold(f64::INFINITY, f64::min), rates.iter().copied().fold(0.0, f64::max));
+            rows.push((backend.name(), median(rates), (high - low) / 2.0));
+        }
+    }
+    println!("{}: {steps} steps per run, monitors on, one thread, median of {repeats}", path.display());
+    println!("{:<28} {:>14}", "measure", "value");
+    for (name, rate, spread) in &rows {
+        println!("{:<28} {:>14}", format!("steps/s, {name}"), format!("{rate:.0} ± {spread:.0}"));
+    }
+    if let [(_, jit, _), (_, aot, _)] = rows[..] {
+        println!("{:<28} {:>14.2}", "JIT / AOT", jit / aot);
+    }
+    println!("{:<28} {:>11.2} ms", "JIT compile", median(compile) * 1e3);
+    println!("{:<28} {:>11.2} ms", "file to first step (JIT)", median(first_step) * 1e3);
     Ok(())
 }
 

@@ -223,9 +223,11 @@ impl Gen<'_> {
                     Op1::Neg => format!("(-{a})"),
                     Op1::Not => format!("(!{a})"),
                     Op1::Abs => format!("{a}.abs()"),
-                    Op1::Floor => format!("{a}.floor()"),
-                    Op1::Ceil => format!("{a}.ceil()"),
-                    Op1::Trunc => format!("{a}.trunc()"),
+                    // Without SSE4.1 `f64::floor` etc. are library calls: the abi's
+                    // integer versions give the same bits, inline.
+                    Op1::Floor => format!("{}::snnc_floor({a})", self.abi),
+                    Op1::Ceil => format!("{}::snnc_ceil({a})", self.abi),
+                    Op1::Trunc => format!("{}::snnc_trunc({a})", self.abi),
                     Op1::Sqrt => format!("{a}.sqrt()"),
                     Op1::BoolToF64 => format!("(if {a} {{ 1.0f64 }} else {{ 0.0f64 }})"),
                 }
