@@ -139,14 +139,20 @@ fn run_writes_the_monitors_and_run_json() {
     numpy_check(&out);
 }
 
-/// Loads the run's files with NumPy when it is available (`SNNC_PYTHON` or `python3`).
-fn numpy_check(out: &std::path::Path) {
+/// Runs a Python script that checks output files with NumPy, when a Python with
+/// NumPy is available (`SNNC_PYTHON`, else `python3`); the script must succeed.
+fn run_python(script: &str) {
     let python = std::env::var("SNNC_PYTHON").unwrap_or_else(|_| "python3".into());
-    let has_numpy = Command::new(&python).args(["-c", "import numpy"]).output().is_ok_and(|o| o.status.success());
-    if !has_numpy {
+    if !Command::new(&python).args(["-c", "import numpy"]).output().is_ok_and(|o| o.status.success()) {
         eprintln!("SKIPPED: numpy not available (set SNNC_PYTHON to a python with numpy to check the .npz files)");
         return;
     }
+    let result = Command::new(&python).args(["-c", script]).output().expect("python runs");
+    assert!(result.status.success(), "{}{}", text(&result.stdout), text(&result.stderr));
+}
+
+/// Loads the run's files with NumPy when it is available (`SNNC_PYTHON` or `python3`).
+fn numpy_check(out: &std::path::Path) {
     let script = format!(
         "import numpy as np\n\
          s = np.load('{0}/spikes.npz'); st = np.load('{0}/state.npz'); r = np.load('{0}/rates.npz')\n\
@@ -160,8 +166,7 @@ fn numpy_check(out: &std::path::Path) {
          print('ok')\n",
         out.display()
     );
-    let result = Command::new(&python).args(["-c", &script]).output().expect("python runs");
-    assert!(result.status.success(), "{}{}", text(&result.stdout), text(&result.stderr));
+    run_python(&script);
 }
 
 #[test]
@@ -264,11 +269,6 @@ fn the_forager_runs_episodes_in_its_gridworld() {
     for file in ["trajectory.npz", "weights.npz", "spikes.npz", "state.npz"] {
         assert!(out.join(file).is_file(), "{file} missing");
     }
-    let python = std::env::var("SNNC_PYTHON").unwrap_or_else(|_| "python3".into());
-    if !Command::new(&python).args(["-c", "import numpy"]).output().is_ok_and(|o| o.status.success()) {
-        eprintln!("SKIPPED: numpy not available (set SNNC_PYTHON to a python with numpy to check the .npz files)");
-        return;
-    }
     let script = format!(
         "import numpy as np\n\
          t = np.load('{0}/trajectory.npz'); w = np.load('{0}/weights.npz'); st = np.load('{0}/state.npz')\n\
@@ -292,8 +292,7 @@ fn the_forager_runs_episodes_in_its_gridworld() {
          print('ok')\n",
         out.display()
     );
-    let result = Command::new(&python).args(["-c", &script]).output().expect("python runs");
-    assert!(result.status.success(), "{}{}", text(&result.stdout), text(&result.stderr));
+    run_python(&script);
 }
 
 #[test]
