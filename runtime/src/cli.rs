@@ -162,7 +162,6 @@ fn usage_error(message: impl std::fmt::Display) -> ExitCode {
 use crate::aot::fnv1a;
 
 fn run(path: &std::path::Path, options: &RunOptions) -> Result<(), ExitCode> {
-    use snnc_compiler::model::RunLength;
     let name = path.display().to_string();
     let source = std::fs::read_to_string(path).map_err(|e| usage_error(format!("cannot read `{name}`: {e}")))?;
     let mut overrides = Vec::new();
@@ -203,13 +202,11 @@ fn run(path: &std::path::Path, options: &RunOptions) -> Result<(), ExitCode> {
             }
             (value / model.dt).round() as u64
         }
-        (None, None, Some(RunLength::Steps(n))) => n,
-        (None, None, Some(RunLength::Duration(t))) => (t / model.dt).round() as u64,
-        (None, None, None) => {
-            return Err(usage_error(
+        (None, None, _) => model_steps(&model).ok_or_else(|| {
+            usage_error(
                 "the model gives no run length: add `duration = ...` to it, or give `--steps N` or `--duration 1s`",
-            ));
-        }
+            )
+        })?,
     };
     let seed = options.seed.or(model.seed).unwrap_or(0);
     let episodes = options.episodes.unwrap_or(1);
@@ -238,18 +235,10 @@ fn run(path: &std::path::Path, options: &RunOptions) -> Result<(), ExitCode> {
 
     let module = lower(path, &source, &model)?;
     let started = std::time::Instant::now();
-    let kernels: Box<dyn crate::sim::Kernels> = match options.backend {
-        Backend::Jit => {
-            Box::new(snnc_compiler::backends::cranelift::compile(&module, Default::default()).map_err(|e| {
-                eprintln!("error: {e}");
-                ExitCode::from(EXIT_MODEL_ERROR)
-            })?)
-        }
-        Backend::Aot => {
-            let file_name = path.file_name().map_or(name.clone(), |f| f.to_string_lossy().into_owned());
-            Box::new(crate::aot::builtin_for(&file_name, &source).map_err(usage_error)?)
-        }
-    };
+    let kernels = kernels(options.backend, path, &source, &module).map_err(|(status, e)| {
+        eprintln!("error: {e}");
+        ExitCode::from(status)
+    })?;
     let compile_seconds = started.elapsed().as_secs_f64();
     let dt = module.dt;
     let mut sim = crate::Simulation::new(module, kernels, seed).map_err(|e| {
@@ -370,19 +359,45 @@ fn median(mut values: Vec<f64>) -> f64 {
     values.get(values.len() / 2).copied().unwrap_or(f64::NAN)
 }
 
-fn bench(path: &std::path::Path, steps: Option<u64>, repeats: u32, seed: u64) -> Result<(), ExitCode> {
+/// The model's own run length in steps, if it gives one.
+fn model_steps(model: &snnc_compiler::Model) -> Option<u64> {
     use snnc_compiler::model::RunLength;
+    match model.run_length? {
+        RunLength::Steps(n) => Some(n),
+        RunLength::Duration(t) => Some((t / model.dt).round() as u64),
+    }
+}
+
+/// The kernels of a lowered model from a back end; `Err` has the exit status
+/// (1: code generation failed, 2: no AOT kernels for this file) and the message.
+fn kernels(
+    backend: Backend,
+    path: &std::path::Path,
+    source: &str,
+    module: &snnc_compiler::ir::Module,
+) -> Result<Box<dyn crate::sim::Kernels>, (u8, String)> {
+    match backend {
+        Backend::Jit => snnc_compiler::backends::cranelift::compile(module, Default::default())
+            .map(|k| Box::new(k) as Box<dyn crate::sim::Kernels>)
+            .map_err(|e| (EXIT_MODEL_ERROR, e.to_string())),
+        Backend::Aot => {
+            let file_name = path.file_name().map_or(path.display().to_string(), |f| f.to_string_lossy().into_owned());
+            crate::aot::builtin_for(&file_name, source)
+                .map(|k| Box::new(k) as Box<dyn crate::sim::Kernels>)
+                .map_err(|e| (EXIT_USAGE, e))
+        }
+    }
+}
+
+fn bench(path: &std::path::Path, steps: Option<u64>, repeats: u32, seed: u64) -> Result<(), ExitCode> {
     let fail = |e: String| {
         eprintln!("error: {e}");
         ExitCode::from(EXIT_MODEL_ERROR)
     };
     let (source, model) = load(path)?;
-    let steps = match (steps, model.run_length) {
-        (Some(n), _) => n,
-        (None, Some(RunLength::Steps(n))) => n,
-        (None, Some(RunLength::Duration(t))) => (t / model.dt).round() as u64,
-        (None, None) => return Err(usage_error("the model gives no run length: give `--steps N`")),
-    };
+    let steps = steps
+        .or_else(|| model_steps(&model))
+        .ok_or_else(|| usage_error("the model gives no run length: give `--steps N`"))?;
     // From the file to the first step: read, check, lower, compile, initialize, step.
     let mut first_step = Vec::new();
     let mut compile = Vec::new();
@@ -399,24 +414,18 @@ fn bench(path: &std::path::Path, steps: Option<u64>, repeats: u32, seed: u64) ->
         sim.step(&mut crate::Monitors::default());
         first_step.push(started.elapsed().as_secs_f64());
     }
-    let file_name = path.file_name().map_or(String::new(), |f| f.to_string_lossy().into_owned());
     let mut rows: Vec<(&str, f64, f64)> = Vec::new();
     for backend in [Backend::Jit, Backend::Aot] {
         let mut rates = Vec::new();
         for _ in 0..repeats {
             let module = lower(path, &source, &model)?;
-            let kernels: Box<dyn crate::sim::Kernels> = match backend {
-                Backend::Jit => Box::new(
-                    snnc_compiler::backends::cranelift::compile(&module, Default::default())
-                        .map_err(|e| fail(e.to_string()))?,
-                ),
-                Backend::Aot => match crate::aot::builtin_for(&file_name, &source) {
-                    Ok(kernels) => Box::new(kernels),
-                    Err(why) => {
-                        eprintln!("aot: skipped: {why}");
-                        break;
-                    }
-                },
+            let kernels = match kernels(backend, path, &source, &module) {
+                Ok(kernels) => kernels,
+                Err((EXIT_USAGE, why)) => {
+                    eprintln!("{}: skipped: {why}", backend.name());
+                    break;
+                }
+                Err((_, e)) => return Err(fail(e)),
             };
             let mut sim = crate::Simulation::new(module, kernels, seed).map_err(fail)?;
             let mut monitors = crate::Monitors::new(&model, &sim, steps).map_err(fail)?;

@@ -545,8 +545,7 @@ impl Simulation {
             }
         }
         // The environment shows its observations to the `sense` code.
-        if let Some(closed_loop) = self.closed_loop.as_mut() {
-            closed_loop.sense();
+        if self.closed_loop.is_some() {
             self.run(|s| &s.sense);
         }
         monitors.record_state(self);

@@ -386,27 +386,22 @@ fn build(
 
 /// Whether a synapse kernel's body reads its presynaptic and postsynaptic neurons.
 fn uses_neurons(kernel: &Kernel) -> (bool, bool) {
-    let (mut pre, mut post) = (false, false);
-    for s in kernel.scalar.iter().chain(&kernel.body) {
-        let mut mark = |at: crate::ir::At| {
-            if at == crate::ir::At::Pre {
-                pre = true;
-            } else {
-                post = true;
-            }
-        };
-        if let Stmt::StoreAt(_, at, _) = s {
-            mark(*at);
-        }
-        crate::ir::visit_exprs(s, &mut |e| match e {
-            Expr::LoadAt(_, at) | Expr::IndexAt(at) => mark(*at),
+    fn stores(s: &Stmt, mark: &mut impl FnMut(crate::ir::At)) {
+        match s {
+            Stmt::StoreAt(_, at, _) => mark(*at),
+            Stmt::If(_, body) => body.iter().for_each(|s| stores(s, mark)),
             _ => {}
-        });
-        if let Stmt::If(..) = s {
-            // Nested stores are rare in synapse loops; be safe.
-            pre = true;
-            post = true;
         }
+    }
+    let (mut pre, mut post) = (false, false);
+    let mut mark = |at: crate::ir::At| *(if at == crate::ir::At::Pre { &mut pre } else { &mut post }) = true;
+    for s in kernel.scalar.iter().chain(&kernel.body) {
+        stores(s, &mut mark);
+        crate::ir::visit_exprs(s, &mut |e| {
+            if let Expr::LoadAt(_, at) | Expr::IndexAt(at) = e {
+                mark(*at);
+            }
+        });
     }
     (pre, post)
 }
@@ -748,22 +743,14 @@ impl Gen<'_, '_> {
                 let (cond, x, y) = (self.expr(c)?, self.expr(a)?, self.expr(d)?);
                 self.b.ins().select(cond, x, y)
             }
-            Expr::Env { offset, len, index } => {
-                // offset + clamp(trunc(index), 0, len - 1); NaN converts to 0.
+            Expr::Env { offset, index } => {
+                // The index is a whole number within the observation (see `ir::Expr::Env`).
                 let x = self.expr(index)?;
                 let k = self.b.ins().fcvt_to_sint_sat(types::I64, x);
-                let zero = self.b.ins().iconst(types::I64, 0);
-                let last = self.b.ins().iconst(types::I64, i64::from(len.saturating_sub(1)));
-                let k = self.b.ins().smax(k, zero);
-                let k = self.b.ins().smin(k, last);
                 let bytes = self.b.ins().imul_imm_u(k, 8);
                 let address = self.b.ins().iadd(self.env, bytes);
-                self.b.ins().load(
-                    types::F64,
-                    self.flags,
-                    address,
-                    i32::try_from(*offset * 8).map_err(|e| Error(e.to_string()))?,
-                )
+                let offset = i32::try_from(*offset * 8).map_err(|e| Error(e.to_string()))?;
+                self.b.ins().load(types::F64, self.flags, address, offset)
             }
             Expr::Rand(stream) | Expr::Randn(stream) => {
                 let symbol = if matches!(e, Expr::Rand(_)) { "snnc_uniform" } else { "snnc_normal" };

@@ -259,14 +259,8 @@ impl Gen<'_> {
                     self.expr(b)
                 )
             }
-            Expr::Env { offset, len, index } => {
-                // `as i64` saturates and maps NaN to 0, as Cranelift's `fcvt_to_sint_sat`.
-                let last = len.saturating_sub(1);
-                format!(
-                    "{{ let k = ({}) as i64; let k = if k < 0 {{ 0 }} else if k > {last} {{ {last} }} else {{ k }}; *(*args).env.add({offset} + k as usize) }}",
-                    self.expr(index)
-                )
-            }
+            // The index is a whole number within the observation (see `ir::Expr::Env`).
+            Expr::Env { offset, index } => format!("(*(*args).env.add({offset} + ({}) as usize))", self.expr(index)),
             Expr::Rand(s) => format!("{abi}::snnc_uniform(key{s}, index)"),
             Expr::Randn(s) => format!("{abi}::snnc_normal(key{s}, index)"),
         }

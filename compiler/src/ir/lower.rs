@@ -742,7 +742,11 @@ impl<'m> Lowering<'m> {
                 Expr::Table(self.tables.len() - 1)
             }
             K::Observation { offset, len, index, .. } => {
-                Expr::Env { offset: *offset, len: *len, index: Box::new(self.expr(scope, index)) }
+                // `clamp(trunc(index), 0, len - 1)`: NaN becomes 0 (`max` selects 0).
+                let whole = Expr::un(Op1::Trunc, self.expr(scope, index));
+                let last = Expr::F64(f64::from(len.saturating_sub(1)));
+                let index = Expr::bin(Op2::Min, Expr::bin(Op2::Max, whole, Expr::F64(0.0)), last);
+                Expr::Env { offset: *offset, index: Box::new(index) }
             }
         }
     }

@@ -252,15 +252,14 @@ pub enum Expr {
     Rand(u32),
     /// Standard normal for (seed, step, index, stream).
     Randn(u32),
-    /// Element of the environment's observation array (`KernelArgs::env`): `offset`
-    /// plus the index (rounded toward zero; NaN counts as 0), the index clamped to
-    /// `0..len`. Kernels never write the array.
+    /// Element `offset + index` of the environment's observation array
+    /// (`KernelArgs::env`). Lowering makes `index` a whole number within the
+    /// observation (truncated and clamped in the IR), so back ends only convert it
+    /// to an integer. Kernels never write the array.
     Env {
         /// Where the observation starts.
         offset: u32,
-        /// How many values it has.
-        len: u32,
-        /// Which one (a float).
+        /// Which of its values: a whole number in `0..len`, as a float.
         index: Box<Expr>,
     },
 }

@@ -28,9 +28,7 @@ impl Names<'_> {
             Expr::IndexAt(at) => if *at == super::At::Pre { "i" } else { "j" }.into(),
             Expr::Temp(t) => format!("%{t}"),
             Expr::Table(k) => format!("table{k}[i]"),
-            Expr::Env { offset, len, index } => {
-                format!("env[{offset} + clamp({}, 0, {})]", self.expr(index), len.saturating_sub(1))
-            }
+            Expr::Env { offset, index } => format!("env[{offset} + {}]", self.expr(index)),
             Expr::Index => "i".into(),
             Expr::Time => "t".into(),
             Expr::Dt => "dt".into(),

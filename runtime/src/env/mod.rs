@@ -24,7 +24,8 @@ pub trait Environment: Send {
     /// Starts an episode (places the agent, the food, ...).
     fn reset(&mut self, rng: &mut EnvRng);
 
-    /// Writes the observations, laid out as `spec().observations` (flat).
+    /// Writes the observations, laid out as `spec().observations` (flat). They
+    /// may change only in `reset` and `act`: the runtime reads them after those.
     fn observe(&self, out: &mut [f64]);
 
     /// Takes action `action` (below `spec().actions`) and returns its reward.
@@ -161,7 +162,8 @@ impl ClosedLoop {
         };
         let mut env_rng = EnvRng::new(seed, ENVIRONMENT_STREAM);
         env.reset(&mut env_rng);
-        let observations = vec![0.0; info.spec.observation_len() as usize];
+        let mut observations = vec![0.0; info.spec.observation_len() as usize];
+        env.observe(&mut observations);
         Ok(ClosedLoop {
             env,
             observations,
@@ -205,17 +207,13 @@ impl ClosedLoop {
     /// Starts a new episode: the environment is reset, the network is not.
     pub fn start_episode(&mut self) {
         self.env.reset(&mut self.env_rng);
+        self.env.observe(&mut self.observations);
         self.episode += 1;
         self.episode_step = 0;
         self.episode_reward = 0.0;
         if let Some(d) = &mut self.decision {
             d.counts.iter_mut().for_each(|c| *c = 0);
         }
-    }
-
-    /// Refreshes the observation array (before the `sense` kernels).
-    pub(crate) fn sense(&mut self) {
-        self.env.observe(&mut self.observations);
     }
 
     /// Counts this step's spikes of the voting group.
@@ -236,8 +234,8 @@ impl ClosedLoop {
     }
 
     /// Ends a step: decides and moves when a decision is due. Returns whether the
-    /// agent moved (then the `reward` kernels must run, after `sense` refreshed
-    /// the observations).
+    /// agent moved (then the `reward` kernels must run; the observations are
+    /// already refreshed).
     pub(crate) fn end_step(&mut self) -> bool {
         self.action = -1;
         self.reward = 0.0;
@@ -270,8 +268,9 @@ fn decide(counts: &[u64], epsilon: f64, policy: Policy, rng: &mut EnvRng) -> u32
     if policy == Policy::Random || explore || most == 0 {
         return pick(n);
     }
-    let tied: Vec<u32> = (0..n).filter(|&a| counts[a as usize] == most).collect();
-    tied[pick(tied.len() as u32) as usize]
+    let mut tied = (0..n).filter(|&a| counts[a as usize] == most);
+    let k = pick(tied.clone().count() as u32);
+    tied.nth(k as usize).unwrap_or(0)
 }
 
 #[cfg(test)]
