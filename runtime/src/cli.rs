@@ -65,6 +65,14 @@ enum Command {
         /// compiled into this binary for the models of `models/` (feature `aot`).
         #[arg(long, value_enum, default_value_t = Backend::Jit)]
         backend: Backend,
+        /// Run K independent replicas in parallel, replica r with seed `seed + r`, each
+        /// writing a single run's files into `OUT/replica-<r>/`; `OUT/summary.json` holds
+        /// statistics across them (food per 1,000 steps and reward per episode, rates).
+        #[arg(long, value_name = "K", default_value_t = 1, value_parser = parse_replicas)]
+        replicas: u32,
+        /// Threads for `--replicas` (default: one per core).
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+        threads: Option<u32>,
     },
     /// Measure a model: steps per second of one run with its monitors (median of
     /// several, one thread) under the JIT and, when built in, the AOT kernels; the
@@ -116,8 +124,33 @@ pub fn main() -> ExitCode {
             bench(&file, steps, repeats, seed).err().unwrap_or(ExitCode::SUCCESS)
         }
         Command::Emit { ir, clif, asm, rust, file } => emit(&file, ir || !(clif || asm || rust), clif, asm, rust),
-        Command::Run { file, steps, duration, seed, sets, out, quiet, episodes, random_policy, backend } => {
-            let options = RunOptions { steps, duration, seed, sets, out, quiet, episodes, random_policy, backend };
+        Command::Run {
+            file,
+            steps,
+            duration,
+            seed,
+            sets,
+            out,
+            quiet,
+            episodes,
+            random_policy,
+            backend,
+            replicas,
+            threads,
+        } => {
+            let options = RunOptions {
+                steps,
+                duration,
+                seed,
+                sets,
+                out,
+                quiet,
+                episodes,
+                random_policy,
+                backend,
+                replicas,
+                threads,
+            };
             crate::cli::run(&file, &options).err().unwrap_or(ExitCode::SUCCESS)
         }
     }
@@ -134,6 +167,17 @@ struct RunOptions {
     episodes: Option<u32>,
     random_policy: bool,
     backend: Backend,
+    replicas: u32,
+    threads: Option<u32>,
+}
+
+/// `--replicas K`: a whole number, at least 1.
+fn parse_replicas(text: &str) -> Result<u32, String> {
+    match text.trim().parse::<u32>() {
+        Ok(0) => Err("at least one replica is needed (`--replicas 1` is a single run)".into()),
+        Ok(k) => Ok(k),
+        Err(e) => Err(format!("expected a whole number of replicas: {e}")),
+    }
 }
 
 /// Where the kernels come from.
@@ -220,6 +264,13 @@ fn run(path: &std::path::Path, options: &RunOptions) -> Result<(), ExitCode> {
     let total_steps = steps
         .checked_mul(u64::from(episodes))
         .ok_or_else(|| usage_error("the run is too long: steps times episodes overflows"))?;
+    let seeds = crate::replicas::seeds(seed, options.replicas).ok_or_else(|| {
+        usage_error(format!(
+            "`--replicas {}`: replica seeds are `seed + r`, and {seed} + {} overflows: give a smaller `--seed`",
+            options.replicas,
+            options.replicas - 1
+        ))
+    })?;
     let out = options.out.clone().unwrap_or_else(|| {
         let stem = path.file_stem().map_or("run".into(), |s| s.to_string_lossy().into_owned());
         PathBuf::from("runs").join(stem)
@@ -240,117 +291,311 @@ fn run(path: &std::path::Path, options: &RunOptions) -> Result<(), ExitCode> {
         ExitCode::from(status)
     })?;
     let compile_seconds = started.elapsed().as_secs_f64();
-    let dt = module.dt;
-    let mut sim = crate::Simulation::new(module, kernels, seed).map_err(|e| {
-        eprintln!("error: {e}");
-        ExitCode::from(EXIT_MODEL_ERROR)
-    })?;
+    let job =
+        Job { name: &name, source: &source, model: &model, options, steps, episodes, total_steps, compile_seconds };
+    if options.replicas > 1 {
+        return job.run_replicas(dir, &module, kernels.functions(), &seeds, &out);
+    }
 
-    if options.random_policy
-        && let Some(closed_loop) = sim.closed_loop_mut()
-    {
-        closed_loop.set_policy(crate::env::Policy::Random);
-    }
-    let mut monitors = crate::Monitors::new(&model, &sim, total_steps).map_err(|e| {
+    let bar = progress_bar(total_steps, options.quiet);
+    let finished = job.simulate(module, kernels, seed, bar.as_ref(), !options.quiet).map_err(|e| {
         eprintln!("error: {e}");
         ExitCode::from(EXIT_MODEL_ERROR)
     })?;
-    let bar = progress_bar(total_steps, options.quiet);
-    let run_started = std::time::Instant::now();
-    let mut summaries = Vec::new();
-    for episode in 0..episodes {
-        if episode > 0
-            && let Some(closed_loop) = sim.closed_loop_mut()
-        {
-            closed_loop.start_episode();
-        }
-        let chunk = 1000u64;
-        let mut done = 0u64;
-        while done < steps {
-            let n = chunk.min(steps - done);
-            for _ in 0..n {
-                sim.step(&mut monitors);
-            }
-            done += n;
-            if let Some(bar) = &bar {
-                if run_started.elapsed().as_secs_f64() > 1.0 && bar.is_hidden() {
-                    bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
-                }
-                bar.set_position(u64::from(episode) * steps + done);
-            }
-        }
-        monitors.end_episode(&sim);
-        if let Some(closed_loop) = sim.closed_loop() {
-            let summary = EpisodeSummary::of(closed_loop, steps);
-            if !options.quiet {
-                let line = summary.line(episode);
-                match &bar {
-                    Some(bar) if !bar.is_hidden() => bar.println(line),
-                    _ => eprintln!("{line}"),
-                }
-            }
-            summaries.push(summary);
-        }
-    }
-    let run_seconds = run_started.elapsed().as_secs_f64();
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
-    let steps = total_steps;
-
-    let layout = &sim.module().layout;
-    let totals = monitors.spike_totals().to_vec();
-    let model_time = steps as f64 * dt;
-    let rates: Vec<(String, f64)> = layout
-        .populations
-        .iter()
-        .zip(&totals)
-        .filter(|(p, _)| p.spiking)
-        .map(|(p, &n)| {
-            (p.name.clone(), if model_time > 0.0 { n as f64 / (f64::from(p.size) * model_time) } else { 0.0 })
-        })
-        .collect();
-    let steps_per_second = if run_seconds > 0.0 { steps as f64 / run_seconds } else { 0.0 };
-    let info = serde_json::json!({
-        "model": name,
-        "model_fnv1a64": format!("{:016x}", fnv1a(source.as_bytes())),
-        "constants": model.constants.iter().map(|c| (c.name.clone(), serde_json::json!(c.value))).collect::<serde_json::Map<_, _>>(),
-        "overrides": options.sets,
-        "seed": seed,
-        "steps": steps,
-        "dt": dt,
-        "backend": options.backend.name(),
-        "snnc_version": env!("CARGO_PKG_VERSION"),
-        "compile_seconds": compile_seconds,
-        "run_seconds": run_seconds,
-        "steps_per_second": steps_per_second,
-        "spikes": layout.populations.iter().zip(&totals).filter(|(p, _)| p.spiking).map(|(p, n)| (p.name.clone(), serde_json::json!(n))).collect::<serde_json::Map<_, _>>(),
-        "mean_rate_hz": rates.iter().map(|(n, r)| (n.clone(), serde_json::json!(r))).collect::<serde_json::Map<_, _>>(),
-    });
-    let mut info = info;
-    if let Some(env) = &model.environment {
-        info["environment"] = serde_json::json!(env.spec.name);
-        info["episodes"] = serde_json::json!(summaries.iter().map(EpisodeSummary::json).collect::<Vec<_>>());
-        info["steps_per_episode"] = serde_json::json!(steps / u64::from(episodes));
-        info["policy"] = serde_json::json!(if options.random_policy { "random" } else { "model" });
-    }
-    let written = monitors
-        .write(&dir, &sim)
-        .and_then(|()| dir.write_json("run.json", &info))
-        .and_then(|()| dir.commit())
-        .map_err(usage_error)?;
+    let report = job.report(&finished, seed);
+    let written = Job::write(dir, &finished, &report.info).map_err(usage_error)?;
     if !options.quiet {
-        let total: u64 = totals.iter().sum();
-        let rate_text: Vec<String> = rates.iter().map(|(n, r)| format!("{n} {r:.2} Hz")).collect();
-        eprintln!(
-            "{steps} steps, {total} spikes ({}), {:.0} steps/s, compiled in {:.1} ms -> {}",
-            if rate_text.is_empty() { "no spiking groups".to_string() } else { rate_text.join(", ") },
-            steps_per_second,
-            compile_seconds * 1e3,
-            written.display()
-        );
+        eprintln!("{}, compiled in {:.1} ms -> {}", report.line(), compile_seconds * 1e3, written.display());
     }
     Ok(())
+}
+
+/// A checked and compiled `snnc run`: what its run, or each of its replicas, needs.
+struct Job<'a> {
+    name: &'a str,
+    source: &'a str,
+    model: &'a snnc_compiler::Model,
+    options: &'a RunOptions,
+    /// Steps per episode.
+    steps: u64,
+    episodes: u32,
+    /// Steps of the whole run (`steps` times `episodes`).
+    total_steps: u64,
+    compile_seconds: f64,
+}
+
+/// A run that has finished, before its files are written.
+struct Finished {
+    sim: crate::Simulation,
+    monitors: crate::Monitors,
+    summaries: Vec<EpisodeSummary>,
+    run_seconds: f64,
+}
+
+/// What a finished run reports: its `run.json`, and numbers for the terminal.
+struct Report {
+    info: serde_json::Value,
+    /// Mean rate of each spiking group, in Hz.
+    rates: Vec<(String, f64)>,
+    spikes: u64,
+    steps: u64,
+    steps_per_second: f64,
+}
+
+impl Report {
+    /// `N steps, M spikes (G 1.00 Hz, ...), X steps/s`.
+    fn line(&self) -> String {
+        let rate_text: Vec<String> = self.rates.iter().map(|(n, r)| format!("{n} {r:.2} Hz")).collect();
+        format!(
+            "{} steps, {} spikes ({}), {:.0} steps/s",
+            self.steps,
+            self.spikes,
+            if rate_text.is_empty() { "no spiking groups".to_string() } else { rate_text.join(", ") },
+            self.steps_per_second,
+        )
+    }
+}
+
+impl Job<'_> {
+    /// Runs the model once with `seed` on `kernels` (compiled from `module`):
+    /// every episode, with the monitors. `bar` counts the steps; `episode_lines`
+    /// prints each episode's summary. `Err` is a model error.
+    fn simulate(
+        &self,
+        module: snnc_compiler::ir::Module,
+        kernels: Box<dyn crate::sim::Kernels>,
+        seed: u64,
+        bar: Option<&indicatif::ProgressBar>,
+        episode_lines: bool,
+    ) -> Result<Finished, String> {
+        let mut sim = crate::Simulation::new(module, kernels, seed)?;
+        if self.options.random_policy
+            && let Some(closed_loop) = sim.closed_loop_mut()
+        {
+            closed_loop.set_policy(crate::env::Policy::Random);
+        }
+        let mut monitors = crate::Monitors::new(self.model, &sim, self.total_steps)?;
+        let run_started = std::time::Instant::now();
+        let mut summaries = Vec::new();
+        for episode in 0..self.episodes {
+            if episode > 0
+                && let Some(closed_loop) = sim.closed_loop_mut()
+            {
+                closed_loop.start_episode();
+            }
+            let chunk = 1000u64;
+            let mut done = 0u64;
+            while done < self.steps {
+                let n = chunk.min(self.steps - done);
+                for _ in 0..n {
+                    sim.step(&mut monitors);
+                }
+                done += n;
+                if let Some(bar) = bar {
+                    if run_started.elapsed().as_secs_f64() > 1.0 && bar.is_hidden() {
+                        bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+                    }
+                    bar.inc(n);
+                }
+            }
+            monitors.end_episode(&sim);
+            if let Some(closed_loop) = sim.closed_loop() {
+                let summary = EpisodeSummary::of(closed_loop, self.steps);
+                if episode_lines {
+                    print_line(bar, summary.line(episode));
+                }
+                summaries.push(summary);
+            }
+        }
+        let run_seconds = run_started.elapsed().as_secs_f64();
+        Ok(Finished { sim, monitors, summaries, run_seconds })
+    }
+
+    /// What every `run.json` holds: the model, its constants, the run's length, the back end.
+    fn base_info(&self, seed: u64, dt: f64) -> serde_json::Value {
+        serde_json::json!({
+            "model": self.name,
+            "model_fnv1a64": format!("{:016x}", fnv1a(self.source.as_bytes())),
+            "constants": self.model.constants.iter().map(|c| (c.name.clone(), serde_json::json!(c.value))).collect::<serde_json::Map<_, _>>(),
+            "overrides": self.options.sets,
+            "seed": seed,
+            "steps": self.total_steps,
+            "dt": dt,
+            "backend": self.options.backend.name(),
+            "snnc_version": env!("CARGO_PKG_VERSION"),
+            "compile_seconds": self.compile_seconds,
+        })
+    }
+
+    /// The `run.json` of a finished run seeded `seed`, and its numbers.
+    fn report(&self, finished: &Finished, seed: u64) -> Report {
+        let sim = &finished.sim;
+        let layout = &sim.module().layout;
+        let dt = sim.module().dt;
+        let steps = self.total_steps;
+        let totals = finished.monitors.spike_totals();
+        let model_time = steps as f64 * dt;
+        let rates: Vec<(String, f64)> = layout
+            .populations
+            .iter()
+            .zip(totals)
+            .filter(|(p, _)| p.spiking)
+            .map(|(p, &n)| {
+                (p.name.clone(), if model_time > 0.0 { n as f64 / (f64::from(p.size) * model_time) } else { 0.0 })
+            })
+            .collect();
+        let run_seconds = finished.run_seconds;
+        let steps_per_second = if run_seconds > 0.0 { steps as f64 / run_seconds } else { 0.0 };
+        let mut info = self.base_info(seed, dt);
+        info["run_seconds"] = serde_json::json!(run_seconds);
+        info["steps_per_second"] = serde_json::json!(steps_per_second);
+        info["spikes"] = serde_json::Value::Object(
+            layout
+                .populations
+                .iter()
+                .zip(totals)
+                .filter(|(p, _)| p.spiking)
+                .map(|(p, n)| (p.name.clone(), serde_json::json!(n)))
+                .collect(),
+        );
+        info["mean_rate_hz"] =
+            serde_json::Value::Object(rates.iter().map(|(n, r)| (n.clone(), serde_json::json!(r))).collect());
+        if let Some(env) = &self.model.environment {
+            info["environment"] = serde_json::json!(env.spec.name);
+            info["episodes"] =
+                serde_json::json!(finished.summaries.iter().map(EpisodeSummary::json).collect::<Vec<_>>());
+            info["steps_per_episode"] = serde_json::json!(self.steps);
+            info["policy"] = serde_json::json!(if self.options.random_policy { "random" } else { "model" });
+        }
+        Report { info, rates, spikes: totals.iter().sum(), steps, steps_per_second }
+    }
+
+    /// Writes a finished run's files and `run.json` into `dir`, and commits it.
+    fn write(
+        dir: crate::output::RunDir,
+        finished: &Finished,
+        info: &serde_json::Value,
+    ) -> Result<PathBuf, crate::output::OutputError> {
+        finished
+            .monitors
+            .write(&dir, &finished.sim)
+            .and_then(|()| dir.write_json("run.json", info))
+            .and_then(|()| dir.commit())
+    }
+
+    /// `--replicas K` (K > 1): runs replica `r` with `seeds[r]` in parallel on the
+    /// compiled `functions` (their owner outlives the call), each writing a single run's files into `replica-<r>/` of
+    /// `dir`; then `summary.json` and `run.json` (the replicas' seeds and folders),
+    /// and commits `dir`. One line per finished replica and a table at the end.
+    fn run_replicas(
+        &self,
+        dir: crate::output::RunDir,
+        module: &snnc_compiler::ir::Module,
+        functions: &[snnc_compiler::abi::KernelFn],
+        seeds: &[u64],
+        out: &std::path::Path,
+    ) -> Result<(), ExitCode> {
+        let count = self.options.replicas;
+        let quiet = self.options.quiet;
+        let bar = progress_bar(self.total_steps.saturating_mul(u64::from(count)), quiet);
+        let started = std::time::Instant::now();
+        let replica = |r: u32,
+                       kernels: Box<dyn crate::sim::Kernels>|
+         -> Result<crate::replicas::Replica, (u8, String)> {
+            let seed = seeds.get(r as usize).copied().unwrap_or_default();
+            let context = |e: String| format!("replica {r} (seed {seed}): {e}");
+            let finished = self
+                .simulate(module.clone(), kernels, seed, bar.as_ref(), false)
+                .map_err(|e| (EXIT_MODEL_ERROR, context(e)))?;
+            let mut report = self.report(&finished, seed);
+            report.info["replica"] = serde_json::json!(r);
+            let name = crate::replicas::dir_name(r, count);
+            let written = crate::output::RunDir::create(&dir.staging_path().join(&name))
+                .and_then(|sub| Job::write(sub, &finished, &report.info))
+                .map_err(|e| (EXIT_USAGE, context(e.to_string())));
+            written?;
+            if !quiet {
+                let food: Vec<String> = finished
+                    .summaries
+                    .iter()
+                    .filter_map(EpisodeSummary::food_per_1000)
+                    .map(|f| format!("{f:.2}"))
+                    .collect();
+                let food =
+                    if food.is_empty() { String::new() } else { format!(", food per 1000 steps {}", food.join(" ")) };
+                // One call per line: lines of parallel replicas never mix.
+                print_line(
+                    bar.as_ref(),
+                    format!("replica {r} (seed {seed}): {}{food} -> {}", report.line(), out.join(&name).display()),
+                );
+            }
+            Ok(crate::replicas::Replica {
+                seed,
+                dir: name,
+                episodes: finished.summaries.iter().map(EpisodeSummary::metrics).collect(),
+                rates: report.rates,
+            })
+        };
+        let work = || (rayon::current_num_threads(), crate::replicas::run(functions, count, replica));
+        let (threads, results) = match self.options.threads {
+            Some(n) => rayon::ThreadPoolBuilder::new()
+                .num_threads(n as usize)
+                .build()
+                .map_err(|e| usage_error(format!("`--threads {n}`: {e}")))?
+                .install(work),
+            None => work(),
+        };
+        let run_seconds = started.elapsed().as_secs_f64();
+        if let Some(bar) = bar {
+            bar.finish_and_clear();
+        }
+        let replicas = results.into_iter().collect::<Result<Vec<_>, _>>().map_err(|(status, e)| {
+            eprintln!("error: {e}");
+            ExitCode::from(status)
+        })?;
+        let all_steps = self.total_steps as f64 * f64::from(count);
+        let steps_per_second = if run_seconds > 0.0 { all_steps / run_seconds } else { 0.0 };
+        let mut info = self.base_info(seeds.first().copied().unwrap_or_default(), module.dt);
+        info["replicas"] = serde_json::json!(count);
+        info["seeds"] = serde_json::json!(seeds);
+        info["replica_dirs"] = serde_json::json!(replicas.iter().map(|r| r.dir.as_str()).collect::<Vec<_>>());
+        info["threads"] = serde_json::json!(threads);
+        info["run_seconds"] = serde_json::json!(run_seconds);
+        info["steps_per_second"] = serde_json::json!(steps_per_second);
+        if let Some(env) = &self.model.environment {
+            info["environment"] = serde_json::json!(env.spec.name);
+            info["episodes"] = serde_json::json!(self.episodes);
+            info["steps_per_episode"] = serde_json::json!(self.steps);
+            info["policy"] = serde_json::json!(if self.options.random_policy { "random" } else { "model" });
+        }
+        let written = dir
+            .write_json("summary.json", &crate::replicas::summary(&replicas))
+            .and_then(|()| dir.write_json("run.json", &info))
+            .and_then(|()| dir.commit())
+            .map_err(usage_error)?;
+        if !quiet {
+            eprintln!("{}", crate::replicas::table(&replicas));
+            eprintln!(
+                "{count} replicas of {} steps on {threads} thread{} in {run_seconds:.2} s ({steps_per_second:.0} steps/s in all), compiled once in {:.1} ms -> {}",
+                self.total_steps,
+                plural(threads),
+                self.compile_seconds * 1e3,
+                written.display()
+            );
+        }
+        Ok(())
+    }
+}
+
+/// Prints a line on stderr above the progress bar, if one is showing (one write: lines never mix).
+fn print_line(bar: Option<&indicatif::ProgressBar>, line: String) {
+    match bar {
+        Some(bar) if !bar.is_hidden() => bar.println(line),
+        _ => eprintln!("{line}"),
+    }
 }
 
 /// The median of some numbers (the upper one of an even count).
@@ -482,6 +727,18 @@ impl EpisodeSummary {
         let counters: Vec<String> = self.counters.iter().map(|(name, value)| format!("{name} {value}")).collect();
         let per_1000 = self.food_per_1000().map_or(String::new(), |f| format!(" ({f:.2} food per 1000 steps)"));
         format!("episode {}: reward {:.2}, {}{per_1000}", episode + 1, self.reward, counters.join(", "))
+    }
+
+    /// Named results for the summary across replicas: food per 1,000 steps (if
+    /// counted), reward, and the environment's counters.
+    fn metrics(&self) -> Vec<(String, f64)> {
+        let mut metrics = Vec::with_capacity(self.counters.len() + 2);
+        if let Some(f) = self.food_per_1000() {
+            metrics.push(("food_per_1000_steps".to_string(), f));
+        }
+        metrics.push(("reward".to_string(), self.reward));
+        metrics.extend(self.counters.iter().map(|(name, value)| (name.to_string(), *value)));
+        metrics
     }
 
     fn json(&self) -> serde_json::Value {

@@ -362,3 +362,125 @@ fn the_aot_backend_runs_built_in_models_and_refuses_edited_ones() {
     assert_eq!(result.status.code(), Some(2));
     assert!(text(&result.stderr).contains("no AOT kernels for `mine.snn`"), "{}", text(&result.stderr));
 }
+
+fn read_json(path: &std::path::Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+fn assert_same_bytes(a: &std::path::Path, b: &std::path::Path) {
+    let (x, y) = (std::fs::read(a).expect("file"), std::fs::read(b).expect("file"));
+    assert!(x == y, "{} and {} differ", a.display(), b.display());
+}
+
+/// Asserts that `mean`, `sd`, `min` and `max` in `stats` are those of `values`
+/// (up to JSON's round trip of floats).
+fn assert_stats(stats: &serde_json::Value, values: &[f64], what: &str) {
+    let n = values.len() as f64;
+    let mean = values.iter().sum::<f64>() / n;
+    let sd = (values.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / (n - 1.0)).sqrt();
+    let min = values.iter().copied().fold(f64::INFINITY, f64::min);
+    let max = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    for (key, expected) in [("mean", mean), ("sd", sd), ("min", min), ("max", max)] {
+        let got = stats[key].as_f64().unwrap_or_else(|| panic!("{what}: no {key} in {stats}"));
+        assert!((got - expected).abs() <= 1e-12 * expected.abs().max(1.0), "{what} {key}: {got} vs {expected}");
+    }
+}
+
+#[test]
+fn replicas_are_single_runs_with_consecutive_seeds_and_a_summary() {
+    let out = out_dir("replicas");
+    let args = ["--steps", "2000", "--episodes", "2"];
+    let info = run_forager(&out, &[&args[..], &["--seed", "5", "--replicas", "3"]].concat()).expect("the run succeeds");
+    assert_eq!(info["replicas"], 3);
+    assert_eq!(info["seeds"], serde_json::json!([5, 6, 7]));
+    assert_eq!(info["replica_dirs"], serde_json::json!(["replica-0", "replica-1", "replica-2"]));
+    assert_eq!(info["steps"], 4000);
+    // Replica 2 is the single run with seed 7, byte for byte.
+    let single = out_dir("replicas-single");
+    let alone = run_forager(&single, &[&args[..], &["--seed", "7"]].concat()).expect("the run succeeds");
+    let replica = out.join("replica-2");
+    for file in ["spikes.npz", "state.npz", "trajectory.npz", "weights.npz", "rates.npz"] {
+        assert_same_bytes(&replica.join(file), &single.join(file));
+    }
+    let own = read_json(&replica.join("run.json"));
+    assert_eq!(own["replica"], 2);
+    for key in ["seed", "steps", "episodes", "spikes", "mean_rate_hz", "constants", "policy", "model_fnv1a64"] {
+        assert_eq!(own[key], alone[key], "{key}");
+    }
+    // The summary holds the statistics of the replicas' own results.
+    let summary = read_json(&out.join("summary.json"));
+    assert_eq!(summary["seeds"], serde_json::json!([5, 6, 7]));
+    let runs: Vec<serde_json::Value> =
+        (0..3).map(|r| read_json(&out.join(format!("replica-{r}")).join("run.json"))).collect();
+    let episodes = summary["episodes"].as_array().expect("episodes");
+    assert_eq!(episodes.len(), 2);
+    for (e, stats) in episodes.iter().enumerate() {
+        for key in ["food_per_1000_steps", "reward", "food", "moves"] {
+            let values: Vec<f64> = runs.iter().map(|run| run["episodes"][e][key].as_f64().expect("a number")).collect();
+            assert_stats(&stats[key], &values, &format!("episode {e} {key}"));
+        }
+    }
+    for (r, run) in runs.iter().enumerate() {
+        assert_eq!(run["seed"], 5 + r);
+        assert_eq!(summary["per_replica"][r]["seed"], run["seed"]);
+        assert_eq!(summary["per_replica"][r]["reward"][1], run["episodes"][1]["reward"]);
+    }
+    let rates: Vec<f64> = runs.iter().map(|run| run["mean_rate_hz"]["M"].as_f64().expect("rate")).collect();
+    assert_stats(&summary["mean_rate_hz"]["M"], &rates, "rate of M");
+}
+
+#[test]
+fn replicas_of_a_model_without_environment_and_other_options() {
+    // No environment: no episodes in the summary, but every replica runs.
+    let model = temp_model("lif_replicas.snn", LIF);
+    let model = model.to_str().expect("utf-8");
+    let out = out_dir("replicas-lif");
+    let result = snnc(&["run", model, "--out", out.to_str().expect("utf-8"), "--replicas", "2", "--threads", "1"]);
+    assert_eq!(result.status.code(), Some(0), "{}", text(&result.stderr));
+    let err = text(&result.stderr);
+    assert!(err.contains("replica 1 (seed 1): 500 steps") && err.contains("mean rate (Hz)"), "{err}");
+    let summary = read_json(&out.join("summary.json"));
+    assert!(summary.get("episodes").is_none(), "{summary}");
+    assert_eq!(summary["mean_rate_hz"]["G"]["sd"], 0.0, "no noise: the replicas agree");
+    for r in 0..2 {
+        assert!(out.join(format!("replica-{r}/spikes.npz")).is_file());
+    }
+    // Replicas with the random policy, a constant set, and the AOT back end when built in.
+    let out = out_dir("replicas-random");
+    let args = ["--steps", "1000", "--random-policy", "--set", "epsilon=0.1", "--replicas", "2"];
+    let info = run_forager(&out, &args).expect("the run succeeds");
+    assert_eq!(info["policy"], "random");
+    let own = read_json(&out.join("replica-1/run.json"));
+    assert_eq!((own["policy"].clone(), own["constants"]["epsilon"].clone()), ("random".into(), 0.1.into()));
+    let aot = out_dir("replicas-aot");
+    match run_forager(&aot, &["--steps", "1000", "--replicas", "2", "--seed", "3", "--backend", "aot"]) {
+        Ok(info) => {
+            assert_eq!(info["backend"], "aot");
+            let jit = out_dir("replicas-jit");
+            run_forager(&jit, &["--steps", "1000", "--seed", "4"]).expect("the run succeeds");
+            assert_same_bytes(&aot.join("replica-1/trajectory.npz"), &jit.join("trajectory.npz"));
+        }
+        Err(message) => assert!(message.contains("built without AOT models"), "{message}"),
+    }
+}
+
+#[test]
+fn bad_replica_counts_exit_2_without_writing() {
+    let model = temp_model("lif_replicas_bad.snn", LIF);
+    let model = model.to_str().expect("utf-8");
+    let out = out_dir("replicas-bad");
+    for (args, expected) in [
+        (&["--replicas", "0"][..], "at least one replica"),
+        (&["--replicas", "two"][..], "expected a whole number of replicas"),
+        (&["--replicas", "2", "--seed", "18446744073709551615"][..], "overflows"),
+        (&["--replicas", "2", "--threads", "0"][..], "--threads"),
+    ] {
+        let all = [&["run", model, "--out", out.to_str().expect("utf-8")][..], args].concat();
+        let result = snnc(&all);
+        let err = text(&result.stderr);
+        assert_eq!(result.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(expected) && !err.contains("panicked"), "{args:?}: {err}");
+        assert!(!out.exists(), "{args:?}: nothing is written");
+    }
+}
