@@ -145,47 +145,48 @@ pub extern "C" fn snnc_randn(seed: u64, step: u64, index: u64, stream: u64) -> f
     snnc_normal(snnc_rng_key(seed, step, stream), index)
 }
 
-/// Layers of the ziggurat.
+/// Layers of the ziggurat (`build.rs` makes the tables; tests check them).
+#[cfg(test)]
 const LAYERS: usize = 256;
 /// Where the base layer's tail starts, and the area of every layer (Marsaglia and
 /// Tsang 2000, 256 layers).
 const ZIGGURAT_R: f64 = 3.654_152_885_361_009;
+#[cfg(test)]
 const ZIGGURAT_AREA: f64 = 0.004_928_673_233_99;
 
-/// The layer edges `x[0..=256]` (x[0] the base layer's equivalent width, x[1] = r,
-/// decreasing to x[256] = 0) and the density there, `f[i] = exp(-x[i]^2/2)`.
-struct Ziggurat {
-    x: [f64; LAYERS + 1],
-    f: [f64; LAYERS + 1],
-}
-
-/// Computed once, with the same libm on every machine.
-static ZIGGURAT: std::sync::LazyLock<Ziggurat> = std::sync::LazyLock::new(|| {
-    let density = |x: f64| libm::exp(-0.5 * x * x);
-    let mut x = [0.0; LAYERS + 1];
-    x[0] = ZIGGURAT_AREA / density(ZIGGURAT_R);
-    x[1] = ZIGGURAT_R;
-    for i in 1..LAYERS - 1 {
-        x[i + 1] = libm::sqrt(-2.0 * libm::log(ZIGGURAT_AREA / x[i] + density(x[i])));
-    }
-    x[LAYERS] = 0.0;
-    Ziggurat { x, f: x.map(density) }
-});
+// The layer edges `ZIGGURAT_X[0..=256]` (x[0] the base layer's equivalent width,
+// x[1] = r, decreasing to x[256] = 0) and the density there, `ZIGGURAT_F[i] =
+// exp(-x[i]^2/2)`: computed by `build.rs` with libm (the same on every machine).
+include!(concat!(env!("OUT_DIR"), "/ziggurat.rs"));
 
 /// A standard normal number for item `index` (the ziggurat method: one draw of 64
 /// bits in about 99 % of calls; more, numbered by attempt, when rejected).
 #[inline]
 pub extern "C" fn snnc_normal(key: u64, index: u64) -> f64 {
-    let z = &*ZIGGURAT;
-    let mut attempt = 0;
+    // The common case inline: the point falls inside its layer's rectangle.
+    let u = bits(key, index, 0);
+    let layer = (u & 0xFF) as usize;
+    let x = unit(u) * ZIGGURAT_X[layer];
+    if x < ZIGGURAT_X[layer + 1] {
+        // Bit 8 of `u` is the sign: moved to the float's sign bit, without a branch
+        // (the same bits as `-x`; a branch here would be mispredicted half the time).
+        return f64::from_bits(x.to_bits() ^ ((u & 0x100) << 55));
+    }
+    normal_rejected(key, index, u)
+}
+
+/// The rest of `snnc_normal` after its first draw `u` fell outside the rectangle:
+/// the wedge test, the tail, and further draws numbered by attempt.
+#[cold]
+#[inline(never)]
+fn normal_rejected(key: u64, index: u64, mut u: u64) -> f64 {
+    let mut attempt = 1;
     loop {
-        let u = bits(key, index, attempt);
-        attempt += 1;
         let layer = (u & 0xFF) as usize;
         let negative = u & 0x100 != 0;
-        let x = unit(u) * z.x[layer];
+        let x = unit(u) * ZIGGURAT_X[layer];
         let signed = |x: f64| if negative { -x } else { x };
-        if x < z.x[layer + 1] {
+        if x < ZIGGURAT_X[layer + 1] {
             return signed(x);
         }
         if layer == 0 {
@@ -200,11 +201,13 @@ pub extern "C" fn snnc_normal(key: u64, index: u64) -> f64 {
             }
         }
         // The wedge between the layer's rectangle and the density.
-        let y = z.f[layer] + unit(bits(key, index, attempt)) * (z.f[layer + 1] - z.f[layer]);
+        let y = ZIGGURAT_F[layer] + unit(bits(key, index, attempt)) * (ZIGGURAT_F[layer + 1] - ZIGGURAT_F[layer]);
         attempt += 1;
         if y < libm::exp(-0.5 * x * x) {
             return signed(x);
         }
+        u = bits(key, index, attempt);
+        attempt += 1;
     }
 }
 
@@ -370,14 +373,16 @@ mod tests {
 
     #[test]
     fn the_ziggurat_is_built_right() {
-        let z = &*ZIGGURAT;
+        let (x, f) = (&ZIGGURAT_X, &ZIGGURAT_F);
         // Every layer has the same area; the top one ends at 0.
         for i in 1..LAYERS - 1 {
-            let area = z.x[i] * (z.f[i + 1] - z.f[i]);
+            let area = x[i] * (f[i + 1] - f[i]);
             assert!((area - ZIGGURAT_AREA).abs() < 1e-12, "layer {i}: {area}");
         }
-        assert!(z.x[LAYERS - 1] > 0.0 && z.x[LAYERS - 1] < 0.3, "{}", z.x[LAYERS - 1]);
-        assert!(z.x.windows(2).all(|w| w[0] > w[1]));
+        assert!(x[LAYERS - 1] > 0.0 && x[LAYERS - 1] < 0.3, "{}", x[LAYERS - 1]);
+        assert!(x.windows(2).all(|w| w[0] > w[1]));
+        assert_eq!(x[1], ZIGGURAT_R);
+        assert!(x.iter().zip(f).all(|(&x, &f)| f.to_bits() == libm::exp(-0.5 * x * x).to_bits()));
     }
 
     #[test]

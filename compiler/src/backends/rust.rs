@@ -25,9 +25,21 @@ pub fn generate(module: &Module, abi: &str) -> String {
         let _ =
             writeln!(out, "#[allow(unused_variables, unused_mut, unused_unsafe, clippy::all, reason = \"generated\")]");
         let _ = writeln!(out, "pub unsafe extern \"C\" fn kernel_{k}(args: *const {abi}::KernelArgs) {{");
-        let mut g = Gen { module, kernel, abi, out: String::new(), depth: 1 };
+        let _ = writeln!(out, "    #[inline(always)]\n    unsafe fn body(args: *const {abi}::KernelArgs) {{");
+        let mut g = Gen { module, kernel, abi, out: String::new(), depth: 2 };
         g.kernel();
         out.push_str(&g.out);
+        out.push_str("    }\n");
+        // The body compiled twice, for the baseline CPU and for AVX2 (wider vectors,
+        // no FMA: the same bits), chosen at run time.
+        let _ = writeln!(
+            out,
+            "    #[cfg(target_arch = \"x86_64\")]\n    #[target_feature(enable = \"avx2\")]\n    unsafe fn body_avx2(args: *const {abi}::KernelArgs) {{\n        unsafe {{ body(args) }}\n    }}"
+        );
+        let _ = writeln!(
+            out,
+            "    #[cfg(target_arch = \"x86_64\")]\n    if ::std::is_x86_feature_detected!(\"avx2\") {{\n        return unsafe {{ body_avx2(args) }};\n    }}\n    unsafe {{ body(args) }}"
+        );
         out.push_str("}\n\n");
     }
     let names: Vec<String> = (0..module.kernels.len()).map(|k| format!("kernel_{k}")).collect();

@@ -409,7 +409,7 @@ impl<'m> Lowering<'m> {
                     // Brian2: timestep(t - lastspike, dt) >= timestep(refractory, dt).
                     let duration = self.expr(&mut scope, duration);
                     let since = Expr::bin(Op2::Sub, Expr::Time, Expr::Load(lastspike));
-                    Expr::bin(Op2::Ge, timestep(since), timestep(duration))
+                    steps_at_least(steps(since), timestep(duration))
                 }
                 Refractory::Condition(condition) => {
                     // Brian2: not_refractory = not_refractory or not (condition).
@@ -762,8 +762,21 @@ fn period_steps(period: &Period, dt: f64) -> u64 {
 
 /// `timestep(x, dt) = int((x + 1e-3*dt)/dt)`, Brian2's conversion of a time to steps.
 fn timestep(x: Expr) -> Expr {
+    Expr::un(Op1::Trunc, steps(x))
+}
+
+/// `(x + 1e-3*dt)/dt`: a time in steps, before `timestep` rounds it.
+fn steps(x: Expr) -> Expr {
     let shifted = Expr::bin(Op2::Add, x, Expr::bin(Op2::Mul, Expr::F64(1e-3), Expr::Dt));
-    Expr::un(Op1::Trunc, Expr::bin(Op2::Div, shifted, Expr::Dt))
+    Expr::bin(Op2::Div, shifted, Expr::Dt)
+}
+
+/// `trunc(x) >= n` for a whole number `n` and a finite `x`, without rounding `x`:
+/// `x >= n` when `n >= 1`, else `x > n - 1` (both exact; `n - 1` is exact below 2^53).
+fn steps_at_least(x: Expr, n: Expr) -> Expr {
+    let positive = Expr::bin(Op2::Ge, n.clone(), Expr::F64(1.0));
+    let below = Expr::bin(Op2::Sub, n.clone(), Expr::F64(1.0));
+    Expr::select(positive, Expr::bin(Op2::Ge, x.clone(), n), Expr::bin(Op2::Gt, x, below))
 }
 
 /// Whether an expression reads something that differs between neurons.
