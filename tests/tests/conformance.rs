@@ -371,12 +371,21 @@ fn to_step(t_ms: f64, dt_ms: f64) -> i64 {
 
 /// Checks and runs a case's model for its number of steps.
 fn run(case: &Case) -> snnc_runtime::Monitors {
+    run_source(case, &source(case))
+}
+
+/// The case's model file.
+fn source(case: &Case) -> String {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("conformance").join(format!("{}.snn", case.name));
+    fs::read_to_string(&path).unwrap_or_else(|e| panic!("can not read {}: {e}", path.display()))
+}
+
+/// Runs the case's model, given as text, for the case's steps.
+fn run_source(case: &Case, src: &str) -> snnc_runtime::Monitors {
     let name = format!("tests/conformance/{}.snn", case.name);
-    let src = fs::read_to_string(&path).unwrap_or_else(|e| panic!("can not read {}: {e}", path.display()));
-    let (model, diags) = snnc_compiler::check(&src);
+    let (model, diags) = snnc_compiler::check(src);
     let Some(model) = model else {
-        panic!("{name} does not check:\n{}", snnc_compiler::diagnostic::render_to_string(&diags, &name, &src));
+        panic!("{name} does not check:\n{}", snnc_compiler::diagnostic::render_to_string(&diags, &name, src));
     };
     let dt_ms = model.dt * 1e3;
     assert!(
@@ -653,6 +662,30 @@ fn feat_subexpr_conforms() {
 #[test]
 fn stdp_pair_conforms() {
     conforms(&stdp_pair());
+}
+
+/// Without monitors of `Apre` and `Apost`, the compiler keeps them once per neuron
+/// (decayed every step rather than exactly between events per synapse): `w` still
+/// conforms.
+#[test]
+fn stdp_pair_conforms_with_neuron_traces() {
+    let case = stdp_pair();
+    let full = source(&case);
+    let src = full.replace("monitor state S.w, S.Apre, S.Apost every", "monitor state S.w every");
+    assert_ne!(src, full, "the monitor line of stdp_pair.snn changed");
+    let kernels = |src: &str| {
+        let model = snnc_compiler::check(src).0.expect("stdp_pair checks");
+        let module = snnc_compiler::ir::lower(&model).expect("stdp_pair lowers");
+        module.kernels.iter().map(|k| k.name.clone()).collect::<Vec<_>>()
+    };
+    assert!(!kernels(&full).iter().any(|k| k.ends_with("_traces")), "monitored traces stay per synapse");
+    let names = kernels(&src);
+    for kernel in ["S_pre_traces", "S_post_traces", "S_Apre_decay", "S_Apost_decay"] {
+        assert!(names.iter().any(|k| k == kernel), "no kernel {kernel} in {names:?}");
+    }
+    let monitors = run_source(&case, &src);
+    check_spikes(&case, &monitors);
+    check_traces(&case, &monitors);
 }
 
 #[test]

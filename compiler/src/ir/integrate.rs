@@ -107,7 +107,9 @@ pub(super) fn event_driven(
         .variables
         .iter()
         .enumerate()
-        .filter(|(_, v)| matches!(v.kind, VarKind::Differential(_)) && v.flags.event_driven)
+        .filter(|&(k, v)| {
+            matches!(v.kind, VarKind::Differential(_)) && v.flags.event_driven && !scope.is_neuron_trace(k)
+        })
         .map(|(k, _)| k)
         .collect();
     if diffs.is_empty() {
@@ -124,6 +126,25 @@ pub(super) fn event_driven(
         kernel.body.push(Stmt::Store(scope.local[k], value));
     }
     kernel.body.push(Stmt::Store(lastupdate, Expr::Time));
+    Ok(())
+}
+
+/// One step of the exact solution of variable `k` alone (a neuron trace, whose
+/// equation reads only itself and constants; see `traces`).
+pub(super) fn trace_decay(
+    lowering: &mut Lowering<'_>,
+    scope: &mut Scope<'_>,
+    kernel: &mut KernelBuilder,
+    k: usize,
+) -> Result<(), String> {
+    let f = rhs_at(lowering, scope, &[k]);
+    let solution = exact_solution(scope, &[k], &f).ok_or_else(|| {
+        "event-driven equations must be linear with constant coefficients (they are solved exactly between events)"
+            .to_string()
+    })?;
+    for value in solution {
+        kernel.body.push(Stmt::Store(scope.local[k], value));
+    }
     Ok(())
 }
 

@@ -3,6 +3,7 @@
 //! differential equations go through `integrate`.
 
 use super::integrate;
+use super::traces::Side;
 use super::{
     Expr, Kernel, KernelKind, Layout, Loop, Module, Op1, Op2, ParamInfo, Population, Stmt, Ty, VarId, VarInfo,
 };
@@ -135,6 +136,18 @@ pub(super) struct Lowering<'m> {
     streams: u32,
     errors: Vec<LowerError>,
     generators: Vec<(usize, Vec<(u64, u32)>)>,
+    /// Per pathway: its variables kept once per neuron (`traces`), and where.
+    traces: Vec<Vec<Trace>>,
+}
+
+/// A pathway variable kept once per neuron of one side (see `traces`).
+#[derive(Clone, Copy, Debug)]
+struct Trace {
+    /// The variable in the pathway's `dynamics`.
+    local: usize,
+    side: Side,
+    /// The per-neuron variable (of the source group for `Pre`, the target's for `Post`).
+    var: VarId,
 }
 
 impl<'m> Lowering<'m> {
@@ -147,6 +160,7 @@ impl<'m> Lowering<'m> {
             streams: 0,
             errors: Vec::new(),
             generators: Vec::new(),
+            traces: Vec::new(),
         }
     }
 
@@ -155,12 +169,24 @@ impl<'m> Lowering<'m> {
     fn declare_pathway(&mut self, p: usize, pathway: &model::Pathway) {
         let population = self.add_population(&pathway.name, 0, false);
         self.add_vars(population, &pathway.dynamics, false);
+        let mut traces = Vec::new();
+        for (local, side) in super::traces::neuron_traces(self.model, p, pathway) {
+            let group = if side == Side::Pre { pathway.source.group } else { pathway.target.group };
+            let synaptic = self.layout.vars[self.layout.populations[population].vars[local]].clone();
+            let var = self.layout.vars.len();
+            let name = format!("{}.{}", pathway.name, synaptic.name);
+            self.layout.vars.push(VarInfo { name, population: group, ..synaptic });
+            self.layout.populations[group].vars.push(var);
+            traces.push(Trace { local, side, var });
+        }
         let lastupdate = pathway
             .dynamics
             .variables
             .iter()
-            .any(|v| v.flags.event_driven)
+            .enumerate()
+            .any(|(k, v)| v.flags.event_driven && !traces.iter().any(|t| t.local == k))
             .then(|| self.hidden_time(population, "lastupdate"));
+        self.traces.push(traces);
         let delay = pathway.delay.is_some().then(|| self.hidden_time(population, "delay"));
         let c = &pathway.connectivity;
         let rule = match (&c.explicit, c.fan_in, c.fan_out) {
@@ -169,7 +195,6 @@ impl<'m> Lowering<'m> {
             (None, None, Some(k)) => super::ConnectRule::FanOut(k),
             _ => super::ConnectRule::Kernel,
         };
-        let _ = p;
         self.layout.pathways.push(super::PathwayInfo {
             name: pathway.name.clone(),
             population,
@@ -231,6 +256,12 @@ impl<'m> Lowering<'m> {
         scope.index_i = relative(super::At::Pre, info.source.1);
         scope.index_j = relative(super::At::Post, info.target.1);
         scope.sizes = (info.source.2 - info.source.1, info.target.2 - info.target.1);
+        let traces = self.traces[p].clone();
+        scope.neuron_traces = vec![None; local.len()];
+        for t in &traces {
+            let at = if t.side == Side::Pre { super::At::Pre } else { super::At::Post };
+            scope.neuron_traces[t.local] = Some((t.var, at));
+        }
         let name = pw.name.clone();
         let new_kernel = |kind: KernelKind, looping: Loop, suffix: &str| {
             let mut k = KernelBuilder::new(format!("{name}_{suffix}"), kind, population, looping);
@@ -315,11 +346,23 @@ impl<'m> Lowering<'m> {
             self.push(kernel);
         }
 
-        // Events: event-driven variables are brought up to date, then the statements run.
-        for (kind, looping, suffix, stmts) in [
-            (KernelKind::OnPre, Loop::PreSpikes, "on_pre", &pw.on_pre),
-            (KernelKind::OnPost, Loop::PostSpikes, "on_post", &pw.on_post),
+        // Neuron traces decay every step, with the neurons.
+        for t in &traces {
+            self.trace_decay(p, t, &local);
+        }
+
+        // Events: neuron traces jump once per spike; then, per synapse, event-driven
+        // variables are brought up to date and the statements run.
+        for (kind, side, looping, suffix, stmts) in [
+            (KernelKind::OnPre, Side::Pre, Loop::PreSpikes, "on_pre", &pw.on_pre),
+            (KernelKind::OnPost, Side::Post, Loop::PostSpikes, "on_post", &pw.on_post),
         ] {
+            let jumps: Vec<&Trace> = traces.iter().filter(|t| t.side == side).collect();
+            if !jumps.is_empty() {
+                self.trace_jumps(p, side, &jumps, &local, stmts);
+            }
+            let is_jump = |s: &model::Stmt| jumps.iter().any(|t| s.target == VarRef::Local(t.local));
+            let stmts: Vec<&model::Stmt> = stmts.iter().filter(|s| !is_jump(s)).collect();
             if stmts.is_empty() {
                 continue;
             }
@@ -335,6 +378,46 @@ impl<'m> Lowering<'m> {
             }
             self.push(kernel);
         }
+    }
+
+    /// A neuron trace's exact decay over one step, for every neuron of its group.
+    fn trace_decay(&mut self, p: usize, trace: &Trace, local: &[VarId]) {
+        let pw = &self.model.pathways[p];
+        let group = self.layout.vars[trace.var].population;
+        let mut ids = local.to_vec();
+        ids[trace.local] = trace.var;
+        let mut scope = Scope::new(&pw.dynamics, ids, Vec::new(), 0, &self.layout);
+        let name = format!("{}_{}_decay", pw.name, pw.dynamics.variables[trace.local].name);
+        let mut kernel = KernelBuilder::new(name, KernelKind::StateUpdate, group, Loop::Neurons);
+        if let Err(message) = integrate::trace_decay(self, &mut scope, &mut kernel, trace.local) {
+            self.errors.push(Diagnostic::error("E0502", pw.span, format!("pathway `{}`: {message}", pw.name)));
+        }
+        self.push(kernel);
+    }
+
+    /// The statements that make neuron traces jump, once per spiking neuron of their
+    /// side (in the pathway's slice of the group), before the pathway's synapses run.
+    fn trace_jumps(&mut self, p: usize, side: Side, jumps: &[&Trace], local: &[VarId], stmts: &[model::Stmt]) {
+        let pw = &self.model.pathways[p];
+        let (slice, kind) =
+            if side == Side::Pre { (&pw.source, KernelKind::OnPre) } else { (&pw.target, KernelKind::OnPost) };
+        let mut ids = local.to_vec();
+        for t in jumps {
+            ids[t.local] = t.var;
+        }
+        let mut scope = Scope::new(&pw.dynamics, ids, Vec::new(), 0, &self.layout);
+        let suffix = if side == Side::Pre { "pre_traces" } else { "post_traces" };
+        let mut kernel = KernelBuilder::new(format!("{}_{suffix}", pw.name), kind, slice.group, Loop::Spikes);
+        for s in stmts.iter().filter(|s| jumps.iter().any(|t| s.target == VarRef::Local(t.local))) {
+            self.stmt(&mut scope, &mut kernel, s);
+        }
+        let size = self.layout.populations[slice.group].size;
+        if slice.start != 0 || slice.end != size {
+            let from = Expr::bin(Op2::Ge, Expr::Index, Expr::F64(f64::from(slice.start)));
+            let below = Expr::bin(Op2::Lt, Expr::Index, Expr::F64(f64::from(slice.end)));
+            kernel.body = vec![Stmt::If(Expr::bin(Op2::And, from, below), std::mem::take(&mut kernel.body))];
+        }
+        self.push(kernel);
     }
 
     fn add_population(&mut self, name: &str, size: u32, spiking: bool) -> usize {
@@ -858,6 +941,8 @@ pub(super) struct Scope<'m> {
     /// Synapse code: the presynaptic and postsynaptic group's variables.
     pre: Vec<VarId>,
     post: Vec<VarId>,
+    /// Synapse code: variables kept once per neuron (`traces`), and at which neuron.
+    neuron_traces: Vec<Option<(VarId, super::At)>>,
     /// What `i`, `j`, `N_pre` and `N_post` are.
     index_i: Expr,
     index_j: Expr,
@@ -880,6 +965,7 @@ impl<'m> Scope<'m> {
             booleans,
             pre: Vec::new(),
             post: Vec::new(),
+            neuron_traces: Vec::new(),
             index_i: Expr::Index,
             index_j: Expr::F64(f64::NAN),
             sizes: (size, size),
@@ -889,7 +975,10 @@ impl<'m> Scope<'m> {
     /// The variable a reference names, and which neuron of a synapse it is read at.
     fn var(&self, r: VarRef) -> Option<(VarId, Option<super::At>)> {
         match r {
-            VarRef::Local(k) => self.local.get(k).map(|&v| (v, None)),
+            VarRef::Local(k) => match self.neuron_traces.get(k).copied().flatten() {
+                Some((v, at)) => Some((v, Some(at))),
+                None => self.local.get(k).map(|&v| (v, None)),
+            },
             VarRef::Shared(k) => self.shared.get(k).map(|&v| (v, None)),
             VarRef::Pre(k) => self.pre.get(k).map(|&v| (v, Some(super::At::Pre))),
             VarRef::Post(k) => self.post.get(k).map(|&v| (v, Some(super::At::Post))),
@@ -919,6 +1008,9 @@ impl<'m> Scope<'m> {
                 if let Some(VarKind::Subexpression(e)) = self.dynamics.variables.get(k).map(|v| &v.kind) {
                     return lowering.expr(self, e);
                 }
+                if let Some((id, at)) = self.neuron_traces.get(k).copied().flatten() {
+                    return self.as_value(k, Expr::LoadAt(id, at));
+                }
                 let id = self.local[k];
                 self.as_value(k, Expr::Load(id))
             }
@@ -941,6 +1033,11 @@ impl<'m> Scope<'m> {
                 }
             }
         }
+    }
+
+    /// Whether pathway variable `k` is kept once per neuron (see `traces`).
+    pub(super) fn is_neuron_trace(&self, k: usize) -> bool {
+        self.neuron_traces.get(k).is_some_and(Option::is_some)
     }
 
     /// A stored boolean (0.0/1.0) read as a condition.

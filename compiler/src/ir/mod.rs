@@ -20,6 +20,7 @@ mod integrate;
 mod lower;
 mod opt;
 mod print;
+mod traces;
 
 pub use lower::{LASTSPIKE_INIT, LowerError, integration_method, lower};
 
