@@ -509,48 +509,98 @@ impl Gen<'_, '_> {
         stmts.iter().try_for_each(|s| self.stmt(s))
     }
 
-    /// The address of variable `v` at the current item.
-    /// Runs `body` (element-wise, see `vectorizable`) over items `0..n` two at a
-    /// time; returns the first item left for the scalar loop.
+    /// Runs `body` (element-wise, see `vectorizable`) over items `0..n` as f64x2:
+    /// four items per iteration (two vectors), then two; returns the first item
+    /// left for the scalar loop. Values the same for every item are splatted once,
+    /// before the loops.
     fn vector_loop(&mut self, body: &[Stmt], n: Value) -> Result<Value, Error> {
+        let mut splats = BTreeMap::new();
+        for s in body {
+            if let Stmt::Let(_, e) | Stmt::Store(_, e) = s {
+                self.splat_invariants(e, body, &mut splats)?;
+            }
+        }
+        let zero = self.b.ins().iconst(types::I64, 0);
+        let rest = self.vector_pass(body, zero, n, 2, &splats)?;
+        self.vector_pass(body, rest, n, 1, &splats)
+    }
+
+    /// Splats of the loop-invariant leaves of `e` (not temporaries the body defines).
+    fn splat_invariants(&mut self, e: &Expr, body: &[Stmt], splats: &mut BTreeMap<String, Value>) -> Result<(), Error> {
+        let defined = |t: usize| body.iter().any(|s| matches!(s, Stmt::Let(u, _) if *u == t));
+        match e {
+            Expr::Load(v) if self.module.layout.vars.get(*v).is_some_and(|info| !info.scalar) => {}
+            Expr::Temp(t) if defined(*t) => {}
+            Expr::F64(_) | Expr::Param(_) | Expr::Load(_) | Expr::Temp(_) | Expr::Time | Expr::Dt => {
+                if let std::collections::btree_map::Entry::Vacant(slot) = splats.entry(format!("{e:?}")) {
+                    let x = self.expr(e)?;
+                    slot.insert(self.b.ins().splat(types::F64X2, x));
+                }
+            }
+            _ => {
+                for c in e.children() {
+                    self.splat_invariants(c, body, splats)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// One vector loop from item `start`, `copies` f64x2 vectors per iteration.
+    fn vector_pass(
+        &mut self,
+        body: &[Stmt],
+        start: Value,
+        n: Value,
+        copies: i64,
+        splats: &BTreeMap<String, Value>,
+    ) -> Result<Value, Error> {
         let header = self.b.create_block();
         let block = self.b.create_block();
         let done = self.b.create_block();
         self.b.append_block_param(header, types::I64);
         self.b.append_block_param(done, types::I64);
-        let zero = self.b.ins().iconst(types::I64, 0);
-        self.b.ins().jump(header, &[BlockArg::from(zero)]);
+        self.b.ins().jump(header, &[BlockArg::from(start)]);
         self.b.switch_to_block(header);
         let k = self.b.block_params(header)[0];
-        let pair_end = self.b.ins().iadd_imm_u(k, 2);
-        let fits = self.b.ins().icmp(IntCC::UnsignedLessThanOrEqual, pair_end, n);
+        let end = self.b.ins().iadd_imm_u(k, 2 * copies);
+        let fits = self.b.ins().icmp(IntCC::UnsignedLessThanOrEqual, end, n);
         self.b.ins().brif(fits, block, &[], done, &[BlockArg::from(k)]);
         self.b.switch_to_block(block);
-        let offset = self.b.ins().ishl_imm_u(k, 3);
-        let mut temps: BTreeMap<usize, Value> = BTreeMap::new();
-        for s in body {
-            match s {
-                Stmt::Let(t, e) => {
-                    let value = self.vector_expr(e, offset, &temps)?;
-                    temps.insert(*t, value);
+        let base_offset = self.b.ins().ishl_imm_u(k, 3);
+        for copy in 0..copies {
+            let offset = self.b.ins().iadd_imm_u(base_offset, 16 * copy);
+            let mut temps: BTreeMap<usize, Value> = BTreeMap::new();
+            for s in body {
+                match s {
+                    Stmt::Let(t, e) => {
+                        let value = self.vector_expr(e, offset, &temps, splats)?;
+                        temps.insert(*t, value);
+                    }
+                    Stmt::Store(v, e) => {
+                        let value = self.vector_expr(e, offset, &temps, splats)?;
+                        let base =
+                            *self.bases.get(v).ok_or_else(|| Error(format!("variable {v} has no base pointer")))?;
+                        let address = self.b.ins().iadd(base, offset);
+                        self.b.ins().store(MemFlagsData::new().with_notrap(), value, address, 0);
+                    }
+                    _ => return Err(Error("a statement that can not be vectorized".into())),
                 }
-                Stmt::Store(v, e) => {
-                    let value = self.vector_expr(e, offset, &temps)?;
-                    let base = *self.bases.get(v).ok_or_else(|| Error(format!("variable {v} has no base pointer")))?;
-                    let address = self.b.ins().iadd(base, offset);
-                    self.b.ins().store(MemFlagsData::new().with_notrap(), value, address, 0);
-                }
-                _ => return Err(Error("a statement that can not be vectorized".into())),
             }
         }
-        self.b.ins().jump(header, &[BlockArg::from(pair_end)]);
+        self.b.ins().jump(header, &[BlockArg::from(end)]);
         self.b.switch_to_block(done);
         Ok(self.b.block_params(done)[0])
     }
 
     /// An element-wise expression for two items at `offset` bytes (f64x2).
-    fn vector_expr(&mut self, e: &Expr, offset: Value, temps: &BTreeMap<usize, Value>) -> Result<Value, Error> {
-        let splat = |g: &mut Self, x: Value| g.b.ins().splat(types::F64X2, x);
+    fn vector_expr(
+        &mut self,
+        e: &Expr,
+        offset: Value,
+        temps: &BTreeMap<usize, Value>,
+        splats: &BTreeMap<String, Value>,
+    ) -> Result<Value, Error> {
         Ok(match e {
             Expr::Load(v) if self.module.layout.vars.get(*v).is_some_and(|info| !info.scalar) => {
                 let base = *self.bases.get(v).ok_or_else(|| Error(format!("variable {v} has no base pointer")))?;
@@ -559,11 +609,10 @@ impl Gen<'_, '_> {
             }
             Expr::Temp(t) if temps.contains_key(t) => temps[t],
             Expr::F64(_) | Expr::Param(_) | Expr::Load(_) | Expr::Temp(_) | Expr::Time | Expr::Dt => {
-                let x = self.expr(e)?;
-                splat(self, x)
+                *splats.get(&format!("{e:?}")).ok_or_else(|| Error(format!("no splat of {e:?}")))?
             }
             Expr::Unary(op, a) => {
-                let x = self.vector_expr(a, offset, temps)?;
+                let x = self.vector_expr(a, offset, temps, splats)?;
                 match op {
                     Op1::Neg => self.b.ins().fneg(x),
                     Op1::Abs => self.b.ins().fabs(x),
@@ -572,7 +621,8 @@ impl Gen<'_, '_> {
                 }
             }
             Expr::Binary(op, a, c) => {
-                let (x, y) = (self.vector_expr(a, offset, temps)?, self.vector_expr(c, offset, temps)?);
+                let x = self.vector_expr(a, offset, temps, splats)?;
+                let y = self.vector_expr(c, offset, temps, splats)?;
                 match op {
                     Op2::Add => self.b.ins().fadd(x, y),
                     Op2::Sub => self.b.ins().fsub(x, y),
