@@ -3,13 +3,16 @@
 //! `snnc_macros::check!("models/forager.snn")` parses and checks a model file
 //! when the calling crate is compiled: an error in the model becomes a
 //! `compile_error!` naming the file, line and column, with the same message as
-//! `snnc check`; editing the file makes cargo rebuild the crate. The AOT
-//! `model!` macro will extend this with code generation.
+//! `snnc check`; editing the file makes cargo rebuild the crate.
+//! `snnc_macros::model!("models/forager.snn")` also compiles the model's kernels
+//! into the crate, with the compiler's Rust back end.
 //!
-//! The macro is a thin shim: the logic lives in `expand`, a plain function of
-//! strings, and in `snnc_compiler`.
+//! The macros are a thin shim: `expand` and `expand_model` are plain functions of
+//! `proc_macro2` tokens; every decision about the model and its code is
+//! `snnc_compiler`'s. The output is built with `quote!`, at the call site.
 
-use proc_macro::TokenStream;
+use proc_macro2::TokenStream;
+use quote::quote;
 use std::path::{Path, PathBuf};
 
 /// Compiles a model file ahead of time (path relative to the calling crate's
@@ -17,32 +20,68 @@ use std::path::{Path, PathBuf};
 /// kernels as Rust functions, for `snnc_runtime::aot::build`) and the kernels
 /// themselves. Use it inside a module of its own: `mod lif { snnc_macros::model!("lif.snn"); }`.
 #[proc_macro]
-pub fn model(input: TokenStream) -> TokenStream {
-    let manifest_dir = std::env::var("CARGO_MANIFEST_DIR").map(PathBuf::from).unwrap_or_default();
-    let code = expand_model(&input.to_string(), &manifest_dir);
-    code.parse()
-        .unwrap_or_else(|_| "compile_error!(\"snnc: internal error in the model! macro\");".parse().unwrap_or_default())
+pub fn model(input: proc_macro::TokenStream) -> proc_macro::TokenStream {
+    expand_model(input.into(), &manifest_dir()).into()
 }
 
-/// The expansion of `model!(<input>)` as Rust source text.
-fn expand_model(input: &str, manifest_dir: &Path) -> String {
+/// Checks a model file (path relative to the calling crate's `CARGO_MANIFEST_DIR`) at build time.
+#[proc_macro]
+pub fn check(input: proc_macro::TokenStream) -> proc_macro::TokenStream {
+    expand(input.into(), &manifest_dir()).into()
+}
+
+/// The calling crate's directory.
+fn manifest_dir() -> PathBuf {
+    std::env::var("CARGO_MANIFEST_DIR").map(PathBuf::from).unwrap_or_default()
+}
+
+/// The expansion of `model!(<input>)`.
+fn expand_model(input: TokenStream, manifest_dir: &Path) -> TokenStream {
     let file = match ModelFile::load("model", input, manifest_dir) {
         Ok(file) => file,
         Err(error) => return error,
     };
-    let text = format!("pub const SOURCE: &str = include_str!({});", rust_string(&file.shown));
+    let shown = &file.shown;
+    let source = quote! { pub const SOURCE: &str = include_str!(#shown); };
     let (model, diagnostics) = snnc_compiler::check(&file.source);
     let Some(model) = model else {
-        return format!("{text}\n{}", file.errors("errors in model file", diagnostics));
+        let errors = file.errors("errors in model file", diagnostics);
+        return quote!(#source #errors);
     };
     let module = match snnc_compiler::ir::lower(&model) {
         Ok(module) => module,
-        Err(errors) => return format!("{text}\n{}", file.errors("can not compile model file", errors)),
+        Err(errors) => {
+            let errors = file.errors("can not compile model file", errors);
+            return quote!(#source #errors);
+        }
     };
-    let kernels = snnc_compiler::backends::rust::generate(&module, "::snnc_runtime::abi");
-    format!(
-        "{text}\n/// The model's kernels.\npub fn kernels() -> ::snnc_runtime::aot::AotKernels {{ ::snnc_runtime::aot::AotKernels::new(&KERNELS) }}\n{kernels}"
-    )
+    let kernels = snnc_compiler::backends::rust::generate(&module, &snnc_compiler::backends::rust::runtime_abi());
+    quote! {
+        #source
+        /// The model's kernels.
+        pub fn kernels() -> ::snnc_runtime::aot::AotKernels {
+            ::snnc_runtime::aot::AotKernels::new(&KERNELS)
+        }
+        #kernels
+    }
+}
+
+/// The expansion of `check!(<input>)`.
+fn expand(input: TokenStream, manifest_dir: &Path) -> TokenStream {
+    let file = match ModelFile::load("check", input, manifest_dir) {
+        Ok(file) => file,
+        Err(error) => return error,
+    };
+    // Naming the file in an `include_str!` makes cargo rebuild the crate when it changes.
+    let shown = &file.shown;
+    let track = quote! { const _: &str = include_str!(#shown); };
+    match snnc_compiler::check(&file.source) {
+        (Some(_), _) => track,
+        (None, diagnostics) => {
+            let errors = file.errors("errors in model file", diagnostics);
+            quote!(#track #errors)
+        }
+    }
 }
 
 /// A model file named by a macro's argument, read.
@@ -56,8 +95,8 @@ struct ModelFile {
 
 impl ModelFile {
     /// Parses the macro's argument and reads the file; `Err` is a `compile_error!`.
-    fn load(macro_name: &str, input: &str, manifest_dir: &Path) -> Result<ModelFile, String> {
-        let relative = string_literal(input.trim()).ok_or_else(|| {
+    fn load(macro_name: &str, input: TokenStream, manifest_dir: &Path) -> Result<ModelFile, TokenStream> {
+        let relative = path_literal(input).ok_or_else(|| {
             compile_error(&format!(
                 "snnc::{macro_name}! takes one string literal: the model file's path, e.g. {macro_name}!(\"models/forager.snn\")"
             ))
@@ -70,76 +109,23 @@ impl ModelFile {
     }
 
     /// A `compile_error!` with the rendered errors (file:line:col, as `snnc check`).
-    fn errors(&self, what: &str, diagnostics: Vec<snnc_compiler::Diagnostic>) -> String {
+    fn errors(&self, what: &str, diagnostics: Vec<snnc_compiler::Diagnostic>) -> TokenStream {
         let errors: Vec<_> = diagnostics.into_iter().filter(|d| d.is_error()).collect();
         let rendered = snnc_compiler::diagnostic::render_to_string(&errors, &self.relative, &self.source);
         compile_error(&format!("{what} `{}`:\n{rendered}", self.relative))
     }
 }
 
-/// Checks a model file (path relative to the calling crate's `CARGO_MANIFEST_DIR`) at build time.
-#[proc_macro]
-pub fn check(input: TokenStream) -> TokenStream {
-    let manifest_dir = std::env::var("CARGO_MANIFEST_DIR").map(PathBuf::from).unwrap_or_default();
-    let code = expand(&input.to_string(), &manifest_dir);
-    code.parse().unwrap_or_else(|_| {
-        // `expand` only emits well-formed items; this is a last resort, not a panic.
-        "compile_error!(\"snnc: internal error in the check! macro\");".parse().unwrap_or_default()
-    })
+/// `compile_error!("<message>");`, at the macro's call site.
+fn compile_error(message: &str) -> TokenStream {
+    quote!(compile_error!(#message);)
 }
 
-/// The expansion of `check!(<input>)` as Rust source text.
-fn expand(input: &str, manifest_dir: &Path) -> String {
-    let file = match ModelFile::load("check", input, manifest_dir) {
-        Ok(file) => file,
-        Err(error) => return error,
-    };
-    // Naming the file in an `include_str!` makes cargo rebuild the crate when it changes.
-    let track = format!("const _: &str = include_str!({});", rust_string(&file.shown));
-    match snnc_compiler::check(&file.source) {
-        (Some(_), _) => track,
-        (None, diagnostics) => format!("{track}\n{}", file.errors("errors in model file", diagnostics)),
-    }
-}
-
-fn compile_error(message: &str) -> String {
-    format!("compile_error!({});", rust_string(message))
-}
-
-/// A Rust string literal for `text`.
-fn rust_string(text: &str) -> String {
-    format!("{text:?}")
-}
-
-/// The value of a plain `"..."` literal with simple escapes; raw strings `r"..."` too.
-fn string_literal(token: &str) -> Option<String> {
-    if let Some(raw) = token.strip_prefix('r') {
-        let hashes = raw.len() - raw.trim_start_matches('#').len();
-        let inner = raw.get(hashes..raw.len().checked_sub(hashes)?)?;
-        return inner.strip_prefix('"')?.strip_suffix('"').map(str::to_string);
-    }
-    let inner = token.strip_prefix('"')?.strip_suffix('"')?;
-    let mut out = String::new();
-    let mut chars = inner.chars();
-    while let Some(c) = chars.next() {
-        if c == '"' {
-            return None;
-        }
-        if c != '\\' {
-            out.push(c);
-            continue;
-        }
-        match chars.next()? {
-            'n' => out.push('\n'),
-            't' => out.push('\t'),
-            '\\' => out.push('\\'),
-            '"' => out.push('"'),
-            '\'' => out.push('\''),
-            '0' => out.push('\0'),
-            _ => return None,
-        }
-    }
-    Some(out)
+/// The value of the macro's argument if it is exactly one string literal (plain or
+/// raw, without a suffix).
+fn path_literal(input: TokenStream) -> Option<String> {
+    let literal = syn::parse2::<syn::LitStr>(input).ok()?;
+    literal.suffix().is_empty().then(|| literal.value())
 }
 
 #[cfg(test)]
@@ -150,35 +136,103 @@ mod tests {
         PathBuf::from(env!("CARGO_MANIFEST_DIR"))
     }
 
+    /// The tokens of `text` (a macro's argument).
+    fn tokens(text: &str) -> TokenStream {
+        text.parse().expect("test input lexes")
+    }
+
+    /// The text of the `compile_error!` messages in `code`, or nothing.
+    fn messages(code: &TokenStream) -> Vec<String> {
+        let file: syn::File = syn::parse2(code.clone()).expect("the expansion is items");
+        file.items
+            .iter()
+            .filter_map(|item| match item {
+                syn::Item::Macro(m) if m.mac.path.is_ident("compile_error") => {
+                    Some(m.mac.parse_body::<syn::LitStr>().expect("one string").value())
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
     #[test]
     fn literals() {
-        assert_eq!(string_literal("\"models/a.snn\"").as_deref(), Some("models/a.snn"));
-        assert_eq!(string_literal("r#\"a\"b\"#").as_deref(), Some("a\"b"));
-        assert_eq!(string_literal("models/a.snn"), None);
-        assert_eq!(string_literal("\"a\" , \"b\""), None);
+        assert_eq!(path_literal(tokens("\"models/a.snn\"")).as_deref(), Some("models/a.snn"));
+        assert_eq!(path_literal(tokens("r#\"a\"b\"#")).as_deref(), Some("a\"b"));
+        assert_eq!(path_literal(tokens("\"a\\u{62}\\n\"")).as_deref(), Some("ab\n"));
+        assert_eq!(path_literal(tokens("models/a.snn")), None);
+        assert_eq!(path_literal(tokens("\"a\" , \"b\"")), None);
+        assert_eq!(path_literal(tokens("\"a\"x")), None);
+        assert_eq!(path_literal(tokens("b\"a\"")), None);
+        assert_eq!(path_literal(tokens("concat!(\"a\", \"b\")")), None);
+        // A literal passed through `macro_rules!` as `$path:literal` comes in an
+        // invisible group.
+        let grouped = proc_macro2::Group::new(proc_macro2::Delimiter::None, tokens("\"models/a.snn\""));
+        let grouped = TokenStream::from(proc_macro2::TokenTree::Group(grouped));
+        assert_eq!(path_literal(grouped).as_deref(), Some("models/a.snn"));
     }
 
     #[test]
     fn a_correct_model_expands_to_a_tracking_item() {
-        let code = expand("\"../models/forager.snn\"", &dir());
-        assert!(code.starts_with("const _: &str = include_str!("), "{code}");
-        assert!(!code.contains("compile_error"), "{code}");
+        let code = expand(tokens("\"../models/forager.snn\""), &dir());
+        let file: syn::File = syn::parse2(code.clone()).expect("items");
+        assert_eq!(file.items.len(), 1, "{code}");
+        assert!(code.to_string().starts_with("const _ : & str = include_str !"), "{code}");
+        assert!(messages(&code).is_empty(), "{code}");
+    }
+
+    #[test]
+    fn a_correct_model_expands_to_source_and_kernels() {
+        let code = expand_model(tokens("\"../models/cuba.snn\""), &dir());
+        let file: syn::File = syn::parse2(code.clone()).expect("items");
+        let names: Vec<String> = file
+            .items
+            .iter()
+            .filter_map(|item| match item {
+                syn::Item::Const(c) => Some(c.ident.to_string()),
+                syn::Item::Fn(f) => Some(f.sig.ident.to_string()),
+                syn::Item::Static(s) => Some(s.ident.to_string()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(names.first().map(String::as_str), Some("SOURCE"));
+        assert!(names.iter().any(|n| n == "kernels") && names.iter().any(|n| n == "KERNELS"), "{names:?}");
+        assert!(names.iter().any(|n| n == "kernel_0"), "{names:?}");
+        assert!(messages(&code).is_empty(), "{code}");
     }
 
     #[test]
     fn a_wrong_model_becomes_compile_error_with_location() {
         let tmp = std::env::temp_dir().join(format!("snnc-macro-{}.snn", std::process::id()));
         std::fs::write(&tmp, "const x = 1 mV + 2 ms\n").expect("write");
-        let code = expand(&format!("{:?}", tmp.display().to_string()), Path::new("/"));
-        assert!(code.contains("include_str!"), "the file is tracked even on error: {code}");
-        assert!(code.contains("compile_error!"), "{code}");
-        assert!(code.contains(":1:11"), "line and column in the message: {code}");
-        assert!(code.contains("dimension mismatch"), "{code}");
+        let shown = tmp.display().to_string();
+        for code in [
+            expand(tokens(&format!("{shown:?}")), Path::new("/")),
+            expand_model(tokens(&format!("{shown:?}")), Path::new("/")),
+        ] {
+            assert!(code.to_string().contains("include_str !"), "the file is tracked even on error: {code}");
+            let messages = messages(&code);
+            assert_eq!(messages.len(), 1, "{code}");
+            let message = &messages[0];
+            assert!(message.starts_with(&format!("errors in model file `{shown}`:\n")), "{message}");
+            assert!(message.contains(":1:11"), "line and column in the message: {message}");
+            assert!(message.contains("dimension mismatch"), "{message}");
+        }
     }
 
     #[test]
     fn bad_arguments_are_compile_errors() {
-        assert!(expand("42", &dir()).starts_with("compile_error!"));
-        assert!(expand("\"no/such/file.snn\"", &dir()).contains("cannot read model file"));
+        assert_eq!(
+            messages(&expand(tokens("42"), &dir())),
+            ["snnc::check! takes one string literal: the model file's path, e.g. check!(\"models/forager.snn\")"]
+        );
+        assert_eq!(
+            messages(&expand_model(tokens("a, b"), &dir())),
+            ["snnc::model! takes one string literal: the model file's path, e.g. model!(\"models/forager.snn\")"]
+        );
+        let missing = messages(&expand(tokens("\"no/such/file.snn\""), &dir()));
+        assert_eq!(missing.len(), 1);
+        assert!(missing[0].starts_with("cannot read model file `"), "{missing:?}");
+        assert!(missing[0].contains("no/such/file.snn`: "), "{missing:?}");
     }
 }

@@ -804,7 +804,17 @@ fn emit(path: &std::path::Path, ir: bool, clif: bool, asm: bool, rust: bool) -> 
             print!("{module}");
         }
         if rust {
-            print!("{}", snnc_compiler::backends::rust::generate(&module, "::snnc_runtime::abi"));
+            let rust = snnc_compiler::backends::rust::generate_formatted(
+                &module,
+                &snnc_compiler::backends::rust::runtime_abi(),
+            );
+            match rust {
+                Ok(text) => print!("{text}"),
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return Err(ExitCode::from(EXIT_MODEL_ERROR));
+                }
+            }
         }
         if clif || asm {
             let text = if asm {

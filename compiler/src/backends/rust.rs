@@ -1,78 +1,109 @@
-//! The Rust back end: every kernel of an IR module becomes an `unsafe extern "C" fn`
-//! in Rust source, for the `model!` proc-macro (AOT) and `snnc emit --rust`.
+//! The Rust back end: every kernel of an IR module becomes an `unsafe extern "C" fn`,
+//! as a `proc_macro2::TokenStream` built with `quote!`, for the `model!` proc-macro
+//! (AOT) and `snnc emit --rust` (the same tokens, formatted by `prettyplease` with
+//! feature `rust-format`).
 //!
 //! The translation is literal, like the Cranelift back end's: one Rust operation per
 //! IR operation, in the IR's order (rustc neither reassociates floating point nor
 //! forms FMAs), the same `abi` functions for transcendentals and random numbers. So
-//! AOT and JIT kernels compute the same bits.
+//! AOT and JIT kernels compute the same bits. Every decision is the IR's: this
+//! module only spells it.
 //!
-//! The generated code names the ABI through `crate_path` (`::snnc_runtime::abi` in a
-//! user's crate).
+//! The generated code names the ABI through a path given by the caller
+//! (`::snnc_runtime::abi` in a user's crate, see [`runtime_abi`]).
 
 use crate::ir::{At, Expr, Kernel, KernelKind, Loop, Module, Op1, Op2, Stmt, Ty};
-use std::fmt::Write as _;
+use proc_macro2::{Literal, TokenStream};
+use quote::{format_ident, quote};
 
-/// Rust source for every kernel: `pub unsafe extern "C" fn kernel_<k>` and
-/// `pub static KERNELS: [KernelFn; n]`. `abi` is the path of the ABI module.
-pub fn generate(module: &Module, abi: &str) -> String {
-    let mut out = String::new();
+/// The path of the ABI module in a crate that uses `snnc_runtime`: `::snnc_runtime::abi`.
+pub fn runtime_abi() -> TokenStream {
+    quote!(::snnc_runtime::abi)
+}
+
+/// Rust items for every kernel: `pub unsafe extern "C" fn kernel_<k>` and
+/// `pub static KERNELS: [KernelFn; n]`. `abi` is the path of the ABI module
+/// (e.g. [`runtime_abi`]).
+pub fn generate(module: &Module, abi: &TokenStream) -> TokenStream {
+    let mut out = TokenStream::new();
     for (k, kernel) in module.kernels.iter().enumerate() {
-        let _ = writeln!(out, "/// Kernel `{}`.", kernel.name);
-        let _ = writeln!(
-            out,
-            "/// # Safety\n/// `args` must describe arrays laid out as the model's `ir::Module` says (the runtime's `Simulation` does)."
-        );
-        let _ =
-            writeln!(out, "#[allow(unused_variables, unused_mut, unused_unsafe, clippy::all, reason = \"generated\")]");
-        let _ = writeln!(out, "pub unsafe extern \"C\" fn kernel_{k}(args: *const {abi}::KernelArgs) {{");
-        let _ = writeln!(out, "    #[inline(always)]\n    unsafe fn body(args: *const {abi}::KernelArgs) {{");
-        let mut g = Gen { module, kernel, abi, out: String::new(), depth: 2 };
-        g.kernel();
-        out.push_str(&g.out);
-        out.push_str("    }\n");
-        // The body compiled twice, for the baseline CPU and for AVX2 (wider vectors,
-        // no FMA: the same bits), chosen at run time.
-        let _ = writeln!(
-            out,
-            "    #[cfg(target_arch = \"x86_64\")]\n    #[target_feature(enable = \"avx2\")]\n    unsafe fn body_avx2(args: *const {abi}::KernelArgs) {{\n        unsafe {{ body(args) }}\n    }}"
-        );
-        let _ = writeln!(
-            out,
-            "    #[cfg(target_arch = \"x86_64\")]\n    if ::std::is_x86_feature_detected!(\"avx2\") {{\n        return unsafe {{ body_avx2(args) }};\n    }}\n    unsafe {{ body(args) }}"
-        );
-        out.push_str("}\n\n");
+        let name = format_ident!("kernel_{}", k);
+        let doc = format!(" Kernel `{}`.", kernel.name);
+        let body = Gen { module, kernel, abi }.kernel();
+        out.extend(quote! {
+            #[doc = #doc]
+            /// # Safety
+            /// `args` must describe arrays laid out as the model's `ir::Module` says (the runtime's `Simulation` does).
+            #[allow(unused_variables, unused_mut, unused_unsafe, clippy::all, reason = "generated")]
+            pub unsafe extern "C" fn #name(args: *const #abi::KernelArgs) {
+                #[inline(always)]
+                unsafe fn body(args: *const #abi::KernelArgs) {
+                    #body
+                }
+                // The body compiled twice, for the baseline CPU and for AVX2 (wider
+                // vectors, no FMA: the same bits), chosen at run time.
+                #[cfg(target_arch = "x86_64")]
+                #[target_feature(enable = "avx2")]
+                unsafe fn body_avx2(args: *const #abi::KernelArgs) {
+                    unsafe { body(args) }
+                }
+                #[cfg(target_arch = "x86_64")]
+                if ::std::is_x86_feature_detected!("avx2") {
+                    return unsafe { body_avx2(args) };
+                }
+                unsafe { body(args) }
+            }
+        });
     }
-    let names: Vec<String> = (0..module.kernels.len()).map(|k| format!("kernel_{k}")).collect();
-    let _ = writeln!(out, "/// The kernels, in the order of the lowered module.");
-    let _ = writeln!(out, "pub static KERNELS: [{abi}::KernelFn; {}] = [{}];", names.len(), names.join(", "));
+    let names = (0..module.kernels.len()).map(|k| format_ident!("kernel_{}", k));
+    let count = Literal::usize_unsuffixed(module.kernels.len());
+    out.extend(quote! {
+        /// The kernels, in the order of the lowered module.
+        pub static KERNELS: [#abi::KernelFn; #count] = [#(#names),*];
+    });
     out
 }
+
+/// Rust source for `tokens` (the output of [`generate`]), formatted by `prettyplease`;
+/// `Err` if the tokens are not a Rust file.
+#[cfg(feature = "rust-format")]
+pub fn format(tokens: &TokenStream) -> Result<String, FormatError> {
+    let file = syn::parse2::<syn::File>(tokens.clone()).map_err(|e| FormatError(e.to_string()))?;
+    Ok(prettyplease::unparse(&file))
+}
+
+/// [`generate`], formatted: what `snnc emit --rust` prints.
+#[cfg(feature = "rust-format")]
+pub fn generate_formatted(module: &Module, abi: &TokenStream) -> Result<String, FormatError> {
+    format(&generate(module, abi))
+}
+
+/// Generated tokens that `syn` does not parse as a Rust file (a bug of this back end).
+#[cfg(feature = "rust-format")]
+#[derive(Clone, Debug)]
+pub struct FormatError(String);
+
+#[cfg(feature = "rust-format")]
+impl std::fmt::Display for FormatError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "the generated Rust does not parse: {}", self.0)
+    }
+}
+
+#[cfg(feature = "rust-format")]
+impl std::error::Error for FormatError {}
 
 struct Gen<'a> {
     module: &'a Module,
     kernel: &'a Kernel,
-    abi: &'a str,
-    out: String,
-    depth: usize,
+    abi: &'a TokenStream,
 }
 
 impl Gen<'_> {
-    fn line(&mut self, text: &str) {
-        for _ in 0..self.depth {
-            self.out.push_str("    ");
-        }
-        self.out.push_str(text);
-        self.out.push('\n');
-    }
-
-    fn kernel(&mut self) {
-        self.line("unsafe {");
-        self.depth += 1;
-        self.line("let a = &*args;");
-        self.line("let (n, step, t, dt, seed, aux) = (a.n, a.step, a.t, a.dt, a.seed, a.aux);");
-        self.line("let spikes = a.spikes;");
-        self.line("let mut count: u64 = 0;");
-        self.line("let (mut index, mut pre_index, mut post_index): (u64, u64, u64) = (0, 0, 0);");
+    /// The body of `body`: pointers and parameters, random keys, the scalar block,
+    /// the loop.
+    fn kernel(&self) -> TokenStream {
+        let abi = self.abi;
         // Base pointers, parameters and tables used by the kernel.
         let (mut vars, mut params, mut tables) = (Vec::new(), Vec::new(), Vec::new());
         for s in self.kernel.scalar.iter().chain(&self.kernel.body) {
@@ -84,15 +115,18 @@ impl Gen<'_> {
         params.dedup();
         tables.sort_unstable();
         tables.dedup();
-        for v in vars {
-            self.line(&format!("let v{v}: *mut f64 = *a.vars.add({v});"));
-        }
-        for p in params {
-            self.line(&format!("let p{p}: f64 = *a.params.add({p});"));
-        }
-        for t in tables {
-            self.line(&format!("let tb{t}: *const f64 = *a.tables.add({t});"));
-        }
+        let vars = vars.into_iter().map(|v| {
+            let (name, v) = (var(v), Literal::usize_unsuffixed(v));
+            quote!(let #name: *mut f64 = *a.vars.add(#v);)
+        });
+        let params = params.into_iter().map(|p| {
+            let (name, p) = (format_ident!("p{}", p), Literal::usize_unsuffixed(p));
+            quote!(let #name: f64 = *a.params.add(#p);)
+        });
+        let tables = tables.into_iter().map(|t| {
+            let (name, t) = (format_ident!("tb{}", t), Literal::usize_unsuffixed(t));
+            quote!(let #name: *const f64 = *a.tables.add(#t);)
+        });
         // One key per random stream, computed once per call.
         let mut streams = Vec::new();
         for s in self.kernel.scalar.iter().chain(&self.kernel.body) {
@@ -104,183 +138,268 @@ impl Gen<'_> {
                 }
             });
         }
-        for k in streams {
-            self.line(&format!("let key{k}: u64 = {}::snnc_rng_key(seed, step, {k});", self.abi));
-        }
-        for s in &self.kernel.scalar {
-            self.stmt(s);
-        }
-        match self.kernel.looping {
-            Loop::Once => self.body(),
-            looping => {
-                self.line("for k in 0..n {");
-                self.depth += 1;
-                match looping {
-                    Loop::Neurons => self.line("index = k;"),
-                    Loop::Spikes => self.line("index = u64::from(*spikes.add(k as usize));"),
-                    Loop::Synapses => {
-                        self.line("index = k;");
-                        self.line("pre_index = u64::from(*a.pre.add(k as usize));");
-                        self.line("post_index = u64::from(*a.post.add(k as usize));");
-                    }
-                    Loop::SynapseList => {
-                        self.line("index = u64::from(*spikes.add(k as usize));");
-                        self.line("pre_index = u64::from(*a.pre.add(index as usize));");
-                        self.line("post_index = u64::from(*a.post.add(index as usize));");
-                    }
-                    Loop::Pairs => {
-                        self.line("index = k;");
-                        self.line("pre_index = aux;");
-                        self.line("post_index = k;");
-                    }
-                    Loop::PreSpikes | Loop::PostSpikes => {
-                        let offsets = if looping == Loop::PreSpikes { "pre_offsets" } else { "post_offsets" };
-                        self.line("let neuron = u64::from(*spikes.add(k as usize));");
-                        self.line(&format!("let start = u64::from(*a.{offsets}.add(neuron as usize));"));
-                        self.line(&format!("let end = u64::from(*a.{offsets}.add(neuron as usize + 1));"));
-                        self.line("for m in start..end {");
-                        self.depth += 1;
-                        if looping == Loop::PreSpikes {
-                            self.line("index = m;");
-                            self.line("pre_index = neuron;");
-                            self.line("post_index = u64::from(*a.post.add(m as usize));");
-                        } else {
-                            self.line("index = u64::from(*a.post_order.add(m as usize));");
-                            self.line("pre_index = u64::from(*a.pre.add(index as usize));");
-                            self.line("post_index = neuron;");
-                        }
-                        self.body();
-                        self.depth -= 1;
-                        self.line("}");
-                    }
-                    Loop::Once => {}
-                }
-                if !matches!(looping, Loop::PreSpikes | Loop::PostSpikes) {
-                    self.body();
-                }
-                self.depth -= 1;
-                self.line("}");
+        let keys = streams.into_iter().map(|k| {
+            let (name, k) = (format_ident!("key{}", k), Literal::u32_unsuffixed(k));
+            quote!(let #name: u64 = #abi::snnc_rng_key(seed, step, #k);)
+        });
+        let scalar = self.stmts(&self.kernel.scalar);
+        let looped = self.looped();
+        let n_spikes = if matches!(self.kernel.kind, KernelKind::Threshold | KernelKind::Connect) {
+            quote!(*a.n_spikes = count;)
+        } else {
+            TokenStream::new()
+        };
+        quote! {
+            unsafe {
+                let a = &*args;
+                let (n, step, t, dt, seed, aux) = (a.n, a.step, a.t, a.dt, a.seed, a.aux);
+                let spikes = a.spikes;
+                let mut count: u64 = 0;
+                let (mut index, mut pre_index, mut post_index): (u64, u64, u64) = (0, 0, 0);
+                #(#vars)*
+                #(#params)*
+                #(#tables)*
+                #(#keys)*
+                #scalar
+                #looped
+                #n_spikes
             }
         }
-        if matches!(self.kernel.kind, KernelKind::Threshold | KernelKind::Connect) {
-            self.line("*a.n_spikes = count;");
-        }
-        self.depth -= 1;
-        self.line("}");
     }
 
-    fn body(&mut self) {
-        for s in &self.kernel.body {
-            self.stmt(s);
+    /// The body over the kernel's items.
+    fn looped(&self) -> TokenStream {
+        let body = self.stmts(&self.kernel.body);
+        let items = match self.kernel.looping {
+            Loop::Once => return body,
+            Loop::Neurons => quote! {
+                index = k;
+                #body
+            },
+            Loop::Spikes => quote! {
+                index = u64::from(*spikes.add(k as usize));
+                #body
+            },
+            Loop::Synapses => quote! {
+                index = k;
+                pre_index = u64::from(*a.pre.add(k as usize));
+                post_index = u64::from(*a.post.add(k as usize));
+                #body
+            },
+            Loop::SynapseList => quote! {
+                index = u64::from(*spikes.add(k as usize));
+                pre_index = u64::from(*a.pre.add(index as usize));
+                post_index = u64::from(*a.post.add(index as usize));
+                #body
+            },
+            Loop::Pairs => quote! {
+                index = k;
+                pre_index = aux;
+                post_index = k;
+                #body
+            },
+            Loop::PreSpikes => quote! {
+                let neuron = u64::from(*spikes.add(k as usize));
+                let start = u64::from(*a.pre_offsets.add(neuron as usize));
+                let end = u64::from(*a.pre_offsets.add(neuron as usize + 1));
+                for m in start..end {
+                    index = m;
+                    pre_index = neuron;
+                    post_index = u64::from(*a.post.add(m as usize));
+                    #body
+                }
+            },
+            Loop::PostSpikes => quote! {
+                let neuron = u64::from(*spikes.add(k as usize));
+                let start = u64::from(*a.post_offsets.add(neuron as usize));
+                let end = u64::from(*a.post_offsets.add(neuron as usize + 1));
+                for m in start..end {
+                    index = u64::from(*a.post_order.add(m as usize));
+                    pre_index = u64::from(*a.pre.add(index as usize));
+                    post_index = neuron;
+                    #body
+                }
+            },
+        };
+        quote! {
+            for k in 0..n {
+                #items
+            }
         }
     }
 
-    fn place(&self, v: usize, index: &str) -> String {
+    fn stmts(&self, stmts: &[Stmt]) -> TokenStream {
+        stmts.iter().map(|s| self.stmt(s)).collect()
+    }
+
+    /// Where variable `v` of the item at `index` is: `*v3` (a scalar variable) or
+    /// `*v3.add(index as usize)`.
+    fn place(&self, v: usize, index: &TokenStream) -> TokenStream {
         let scalar = self.module.layout.vars.get(v).is_none_or(|info| info.scalar);
-        if scalar { format!("*v{v}") } else { format!("*v{v}.add({index} as usize)") }
+        let name = var(v);
+        if scalar { quote!(*#name) } else { quote!(*#name.add(#index as usize)) }
     }
 
-    fn stmt(&mut self, s: &Stmt) {
+    fn stmt(&self, s: &Stmt) -> TokenStream {
         match s {
             Stmt::Let(t, e) => {
-                let ty = if self.kernel.temps.get(*t) == Some(&Ty::Bool) { "bool" } else { "f64" };
-                let value = self.expr(e);
-                self.line(&format!("let t{t}: {ty} = {value};"));
+                let ty = if self.kernel.temps.get(*t) == Some(&Ty::Bool) { quote!(bool) } else { quote!(f64) };
+                let (name, value) = (temp(*t), self.expr(e));
+                quote!(let #name: #ty = #value;)
             }
             Stmt::Store(v, e) => {
                 let value = self.expr(e);
-                let place = self.place(*v, "index");
-                self.line(&format!("{place} = {value};"));
+                let place = self.place(*v, &quote!(index));
+                quote!(#place = #value;)
             }
             Stmt::StoreAt(v, at, e) => {
                 let value = self.expr(e);
-                let place = self.place(*v, at_index(*at));
-                self.line(&format!("{place} = {value};"));
+                let place = self.place(*v, &at_index(*at));
+                quote!(#place = #value;)
             }
             Stmt::If(c, body) => {
-                let c = self.expr(c);
-                self.line(&format!("if {c} {{"));
-                self.depth += 1;
-                for s in body {
-                    self.stmt(s);
+                let (c, body) = (self.expr(c), self.stmts(body));
+                quote! {
+                    if #c {
+                        #body
+                    }
                 }
-                self.depth -= 1;
-                self.line("}");
             }
-            Stmt::EmitSpike => {
-                self.line("*spikes.add(count as usize) = index as u32;");
-                self.line("count += 1;");
-            }
+            Stmt::EmitSpike => quote! {
+                *spikes.add(count as usize) = index as u32;
+                count += 1;
+            },
         }
     }
 
-    fn expr(&self, e: &Expr) -> String {
+    fn expr(&self, e: &Expr) -> TokenStream {
         let abi = self.abi;
         match e {
             // The exact bits, whatever the decimal printing would round to.
-            Expr::F64(x) => format!("f64::from_bits({:#x})", x.to_bits()),
-            Expr::Bool(b) => b.to_string(),
-            Expr::Param(p) => format!("p{p}"),
-            Expr::Load(v) => format!("({})", self.place(*v, "index")),
-            Expr::LoadAt(v, at) => format!("({})", self.place(*v, at_index(*at))),
-            Expr::Temp(t) => format!("t{t}"),
-            Expr::Table(k) => format!("(*tb{k}.add(index as usize))"),
-            Expr::Index => "(index as f64)".into(),
-            Expr::IndexAt(at) => format!("({} as f64)", at_index(*at)),
-            Expr::Time => "t".into(),
-            Expr::Dt => "dt".into(),
+            Expr::F64(x) => {
+                let bits = hex_u64(x.to_bits());
+                quote!(f64::from_bits(#bits))
+            }
+            Expr::Bool(b) => quote!(#b),
+            Expr::Param(p) => {
+                let name = format_ident!("p{}", p);
+                quote!(#name)
+            }
+            Expr::Load(v) => {
+                let place = self.place(*v, &quote!(index));
+                quote!((#place))
+            }
+            Expr::LoadAt(v, at) => {
+                let place = self.place(*v, &at_index(*at));
+                quote!((#place))
+            }
+            Expr::Temp(t) => {
+                let name = temp(*t);
+                quote!(#name)
+            }
+            Expr::Table(k) => {
+                let name = format_ident!("tb{}", k);
+                quote!((*#name.add(index as usize)))
+            }
+            Expr::Index => quote!((index as f64)),
+            Expr::IndexAt(at) => {
+                let index = at_index(*at);
+                quote!((#index as f64))
+            }
+            Expr::Time => quote!(t),
+            Expr::Dt => quote!(dt),
             Expr::Unary(op, a) => {
                 let a = self.expr(a);
                 match op {
-                    Op1::Neg => format!("(-{a})"),
-                    Op1::Not => format!("(!{a})"),
-                    Op1::Abs => format!("{a}.abs()"),
+                    Op1::Neg => quote!((-#a)),
+                    Op1::Not => quote!((!#a)),
+                    Op1::Abs => quote!(#a.abs()),
                     // Without SSE4.1 `f64::floor` etc. are library calls: the abi's
                     // integer versions give the same bits, inline.
-                    Op1::Floor => format!("{}::snnc_floor({a})", self.abi),
-                    Op1::Ceil => format!("{}::snnc_ceil({a})", self.abi),
-                    Op1::Trunc => format!("{}::snnc_trunc({a})", self.abi),
-                    Op1::Sqrt => format!("{a}.sqrt()"),
-                    Op1::BoolToF64 => format!("(if {a} {{ 1.0f64 }} else {{ 0.0f64 }})"),
+                    Op1::Floor => quote!(#abi::snnc_floor(#a)),
+                    Op1::Ceil => quote!(#abi::snnc_ceil(#a)),
+                    Op1::Trunc => quote!(#abi::snnc_trunc(#a)),
+                    Op1::Sqrt => quote!(#a.sqrt()),
+                    Op1::BoolToF64 => quote!((if #a { 1.0f64 } else { 0.0f64 })),
                 }
             }
             Expr::Binary(op, a, b) => {
                 let (x, y) = (self.expr(a), self.expr(b));
-                let sym = match (op.infix(), op) {
-                    (Some(sym), _) => sym,
-                    (None, Op2::And) => "&",
-                    (None, Op2::Or) => "|",
-                    (None, Op2::Min) => {
-                        return format!("{{ let x: f64 = {x}; let y: f64 = {y}; if x < y {{ x }} else {{ y }} }}");
-                    }
-                    (None, _) => {
-                        return format!("{{ let x: f64 = {x}; let y: f64 = {y}; if x > y {{ x }} else {{ y }} }}");
-                    }
-                };
-                format!("({x} {sym} {y})")
+                match op {
+                    Op2::Add => quote!((#x + #y)),
+                    Op2::Sub => quote!((#x - #y)),
+                    Op2::Mul => quote!((#x * #y)),
+                    Op2::Div => quote!((#x / #y)),
+                    Op2::Lt => quote!((#x < #y)),
+                    Op2::Le => quote!((#x <= #y)),
+                    Op2::Gt => quote!((#x > #y)),
+                    Op2::Ge => quote!((#x >= #y)),
+                    Op2::Eq => quote!((#x == #y)),
+                    Op2::Ne => quote!((#x != #y)),
+                    // Both sides evaluated, as the IR says.
+                    Op2::And => quote!((#x & #y)),
+                    Op2::Or => quote!((#x | #y)),
+                    Op2::Min => quote!({
+                        let x: f64 = #x;
+                        let y: f64 = #y;
+                        if x < y { x } else { y }
+                    }),
+                    Op2::Max => quote!({
+                        let x: f64 = #x;
+                        let y: f64 = #y;
+                        if x > y { x } else { y }
+                    }),
+                }
             }
             Expr::Call(m, args) => {
-                let args: Vec<String> = args.iter().map(|a| self.expr(a)).collect();
-                format!("{abi}::{}({})", m.symbol(), args.join(", "))
+                let name = format_ident!("{}", m.symbol());
+                let args = args.iter().map(|a| self.expr(a));
+                quote!(#abi::#name(#(#args),*))
             }
             Expr::Select(c, a, b) => {
-                format!(
-                    "{{ let c: bool = {}; let x = {}; let y = {}; if c {{ x }} else {{ y }} }}",
-                    self.expr(c),
-                    self.expr(a),
-                    self.expr(b)
-                )
+                let (c, x, y) = (self.expr(c), self.expr(a), self.expr(b));
+                quote!({
+                    let c: bool = #c;
+                    let x = #x;
+                    let y = #y;
+                    if c { x } else { y }
+                })
             }
             // The index is a whole number within the observation (see `ir::Expr::Env`).
-            Expr::Env { offset, index } => format!("(*(*args).env.add({offset} + ({}) as usize))", self.expr(index)),
-            Expr::Rand(s) => format!("{abi}::snnc_uniform(key{s}, index)"),
-            Expr::Randn(s) => format!("{abi}::snnc_normal(key{s}, index)"),
+            Expr::Env { offset, index } => {
+                let (offset, index) = (Literal::u32_unsuffixed(*offset), self.expr(index));
+                quote!((*(*args).env.add(#offset + (#index) as usize)))
+            }
+            Expr::Rand(s) => {
+                let key = format_ident!("key{}", s);
+                quote!(#abi::snnc_uniform(#key, index))
+            }
+            Expr::Randn(s) => {
+                let key = format_ident!("key{}", s);
+                quote!(#abi::snnc_normal(#key, index))
+            }
         }
     }
 }
 
-fn at_index(at: At) -> &'static str {
-    if at == At::Pre { "pre_index" } else { "post_index" }
+/// The base pointer of variable `v`.
+fn var(v: usize) -> proc_macro2::Ident {
+    format_ident!("v{}", v)
+}
+
+/// Temporary `t`.
+fn temp(t: usize) -> proc_macro2::Ident {
+    format_ident!("t{}", t)
+}
+
+fn at_index(at: At) -> TokenStream {
+    if at == At::Pre { quote!(pre_index) } else { quote!(post_index) }
+}
+
+/// `bits` as an unsuffixed hexadecimal literal (`0x3ff0000000000000`), which reads
+/// better next to `f64::from_bits` than decimal; the same value either way.
+fn hex_u64(bits: u64) -> Literal {
+    format!("{bits:#x}").parse().unwrap_or_else(|_| Literal::u64_unsuffixed(bits))
 }
 
 fn collect(s: &Stmt, vars: &mut Vec<usize>, params: &mut Vec<usize>, tables: &mut Vec<usize>) {
@@ -308,5 +427,101 @@ fn collect(s: &Stmt, vars: &mut Vec<usize>, params: &mut Vec<usize>, tables: &mu
             }
         }
         Stmt::EmitSpike => {}
+    }
+}
+
+#[cfg(all(test, feature = "rust-format"))]
+mod tests {
+    use super::*;
+    use proc_macro2::{Delimiter, TokenTree};
+    use std::path::PathBuf;
+
+    /// Every model of `models/` and `tests/conformance/`, lowered.
+    fn modules() -> Vec<(PathBuf, Module)> {
+        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+        let mut files = Vec::new();
+        for dir in ["models", "tests/conformance"] {
+            for entry in std::fs::read_dir(root.join(dir)).expect("a model folder") {
+                let path = entry.expect("an entry").path();
+                if path.extension().is_some_and(|e| e == "snn") {
+                    files.push(path);
+                }
+            }
+        }
+        files.sort();
+        files
+            .into_iter()
+            .map(|path| {
+                let source = std::fs::read_to_string(&path).expect("read a model");
+                let (model, diagnostics) = crate::check(&source);
+                let model = model.unwrap_or_else(|| panic!("{}: {diagnostics:?}", path.display()));
+                let module = crate::ir::lower(&model).unwrap_or_else(|e| panic!("{}: {e:?}", path.display()));
+                (path, module)
+            })
+            .collect()
+    }
+
+    /// The tokens as text, blind to what formatting may change without changing
+    /// the code: spacing of punctuation, a trailing comma, `r"..."` for `"..."`
+    /// in doc attributes.
+    fn normalized(tokens: TokenStream) -> String {
+        let mut out = String::new();
+        for tree in tokens {
+            match tree {
+                TokenTree::Group(group) => {
+                    let (open, close) = match group.delimiter() {
+                        Delimiter::Parenthesis => ("(", ")"),
+                        Delimiter::Brace => ("{", "}"),
+                        Delimiter::Bracket => ("[", "]"),
+                        Delimiter::None => ("", ""),
+                    };
+                    let inner = normalized(group.stream());
+                    let inner = inner.strip_suffix(", ").unwrap_or(&inner);
+                    out.push_str(&format!("{open}{inner}{close} "));
+                }
+                TokenTree::Literal(literal) => {
+                    let text = literal.to_string();
+                    let text = match text.strip_prefix("r\"").and_then(|t| t.strip_suffix('"')) {
+                        Some(raw) => format!("{raw:?}"),
+                        None => text,
+                    };
+                    out.push_str(&format!("{text} "));
+                }
+                tree => out.push_str(&format!("{tree} ")),
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn formatted_output_parses_back_as_the_same_code() {
+        let modules = modules();
+        assert!(modules.len() >= 15, "models found: {}", modules.len());
+        for (path, module) in modules {
+            let tokens = generate(&module, &runtime_abi());
+            let text = format(&tokens).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            let file = syn::parse_file(&text).unwrap_or_else(|e| panic!("{}: {e}\n{text}", path.display()));
+            assert_eq!(file.items.len(), module.kernels.len() + 1, "{}", path.display());
+            let reread: TokenStream = text.parse().expect("formatted code lexes");
+            assert_eq!(normalized(reread), normalized(tokens), "{}: formatting changed the code", path.display());
+        }
+    }
+
+    #[test]
+    fn constants_keep_their_bits_and_the_abi_path_is_the_callers() {
+        let (_, module) = modules().into_iter().find(|(p, _)| p.ends_with("models/cuba.snn")).expect("cuba.snn");
+        let text = generate_formatted(&module, &quote!(crate::abi)).expect("formats");
+        assert!(text.contains("pub unsafe extern \"C\" fn kernel_0(args: *const crate::abi::KernelArgs)"), "{text}");
+        assert!(text.contains("pub static KERNELS: [crate::abi::KernelFn;"), "{text}");
+        assert!(text.contains("#[target_feature(enable = \"avx2\")]"), "{text}");
+        assert!(!text.contains("snnc_runtime"), "{text}");
+        // The refractory period, 5 ms, exactly.
+        assert!(text.contains(&format!("f64::from_bits({:#x})", 0.005f64.to_bits())), "{text}");
+    }
+
+    #[test]
+    fn tokens_that_are_not_a_file_are_an_error() {
+        let error = format(&quote!(fn)).expect_err("not a file");
+        assert!(error.to_string().starts_with("the generated Rust does not parse: "), "{error}");
     }
 }
