@@ -1,0 +1,6 @@
+// `check!` takes one string literal: not a number, nor a `concat!`.
+
+snnc_macros::check!(42);
+snnc_macros::check!(concat!("ui/", "valid.snn"));
+
+fn main() {}

@@ -1,0 +1,11 @@
+// `model!` takes one string literal: not a name, nor two paths.
+
+mod by_name {
+    snnc_macros::model!(valid);
+}
+
+mod two_paths {
+    snnc_macros::model!("ui/valid.snn", "ui/valid.snn");
+}
+
+fn main() {}
