@@ -14,7 +14,7 @@
 use crate::env::{ClosedLoop, Environment};
 use crate::monitor::Monitors;
 use snnc_compiler::abi::{self, KernelArgs, KernelFn};
-use snnc_compiler::ir::{ConnectRule, KernelKind, Loop, Module};
+use snnc_compiler::ir::{ConnectRule, Expr, KernelKind, Loop, Module, Stmt};
 
 /// Compiled kernels from some back end.
 pub trait Kernels {
@@ -95,7 +95,40 @@ struct Schedule {
     synapse_updates: Vec<(usize, u64)>,
     shared_updates: Vec<usize>,
     sense: Vec<usize>,
+    /// The `sense` kernels that must run every step; the others compute only from
+    /// the observations and run when those change (see `observation_only`).
+    sense_every_step: Vec<usize>,
     reward: Vec<usize>,
+}
+
+/// Whether kernel `k` computes only from the observations, constants and neuron
+/// indices, into variables no other kernel but `init` writes: running it again
+/// before the observations change would store the same values.
+fn observation_only(module: &Module, k: usize) -> bool {
+    let kernel = &module.kernels[k];
+    let mut pure = true;
+    let mut targets = Vec::new();
+    for s in kernel.scalar.iter().chain(&kernel.body) {
+        snnc_compiler::ir::visit_exprs(s, &mut |e| {
+            pure &= !matches!(e, Expr::Load(_) | Expr::LoadAt(..) | Expr::Time | Expr::Rand(_) | Expr::Randn(_));
+        });
+        stored(s, &mut targets);
+    }
+    let written_elsewhere = module.kernels.iter().enumerate().any(|(other, kernel)| {
+        let mut stores = Vec::new();
+        kernel.scalar.iter().chain(&kernel.body).for_each(|s| stored(s, &mut stores));
+        other != k && kernel.kind != KernelKind::Init && stores.iter().any(|v| targets.contains(v))
+    });
+    pure && !written_elsewhere
+}
+
+/// The variables a statement stores.
+fn stored(s: &Stmt, out: &mut Vec<usize>) {
+    match s {
+        Stmt::Store(v, _) | Stmt::StoreAt(v, _, _) => out.push(*v),
+        Stmt::If(_, body) => body.iter().for_each(|s| stored(s, out)),
+        Stmt::Let(..) | Stmt::EmitSpike => {}
+    }
 }
 
 impl Schedule {
@@ -120,6 +153,7 @@ impl Schedule {
                 KernelKind::Init | KernelKind::Observe | KernelKind::Connect => {}
             }
         }
+        schedule.sense_every_step = schedule.sense.iter().copied().filter(|&k| !observation_only(module, k)).collect();
         schedule
     }
 }
@@ -462,6 +496,12 @@ impl Simulation {
             Loop::Synapses => u64::from(self.sizes[population]),
             Loop::Pairs | Loop::SynapseList => 0,
         };
+        // A spike-driven kernel with no spikes has nothing to do, unless its scalar
+        // block writes a variable (run once per call, spikes or not).
+        let spike_driven = matches!(kernel.looping, Loop::Spikes | Loop::PreSpikes | Loop::PostSpikes);
+        if n == 0 && spike_driven && !kernel.scalar.iter().any(|s| !matches!(s, Stmt::Let(..))) {
+            return;
+        }
         let is_threshold = kernel.kind == KernelKind::Threshold;
         let mut n_spikes = 0u64;
         let spikes = self.spikes[list].as_mut_ptr();
@@ -545,8 +585,12 @@ impl Simulation {
             }
         }
         // The environment shows its observations to the `sense` code.
-        if self.closed_loop.is_some() {
-            self.run(|s| &s.sense);
+        if let Some(closed_loop) = self.closed_loop.as_mut() {
+            if std::mem::take(&mut closed_loop.fresh) {
+                self.run(|s| &s.sense);
+            } else {
+                self.run(|s| &s.sense_every_step);
+            }
         }
         monitors.record_state(self);
         // groups: summed variables (from the state at the step's start), state updates.

@@ -111,6 +111,8 @@ pub struct ClosedLoop {
     env: Box<dyn Environment>,
     /// The observation array the `sense` and `reward` kernels read.
     pub(crate) observations: Vec<f64>,
+    /// Whether the observations changed since the `sense` kernels last ran.
+    pub(crate) fresh: bool,
     decision: Option<Decision>,
     policy: Policy,
     env_rng: EnvRng,
@@ -167,6 +169,7 @@ impl ClosedLoop {
         Ok(ClosedLoop {
             env,
             observations,
+            fresh: true,
             decision,
             policy: Policy::Spikes,
             env_rng,
@@ -208,6 +211,7 @@ impl ClosedLoop {
     pub fn start_episode(&mut self) {
         self.env.reset(&mut self.env_rng);
         self.env.observe(&mut self.observations);
+        self.fresh = true;
         self.episode += 1;
         self.episode_step = 0;
         self.episode_reward = 0.0;
@@ -252,6 +256,7 @@ impl ClosedLoop {
         self.reward = reward;
         self.episode_reward += reward;
         self.env.observe(&mut self.observations);
+        self.fresh = true;
         true
     }
 }
