@@ -60,11 +60,24 @@ fn kernels_of_a_refractory_lif() {
     ] {
         assert!(text.contains(expected), "missing `{expected}` in\n{text}");
     }
-    // The decay factor does not depend on the neuron: computed once per call.
+    // The decay factor depends on parameters and dt alone: a run constant, computed
+    // once per run, that the kernel reads like a parameter.
     let update = module.kernels.iter().find(|k| k.name == "G_state_update").expect("state update");
-    let scalar = format!("{:?}", update.scalar);
-    assert!(scalar.contains("Exp"), "exp(-dt/tau) is hoisted out of the loop: {scalar}");
-    assert!(!format!("{:?}", update.body).contains("Exp"));
+    assert!(!format!("{:?}{:?}", update.scalar, update.body).contains("Exp"), "{update:?}");
+    let k = module.run_constants.iter().position(|e| format!("{e:?}").contains("Exp")).expect("exp(-dt/tau)");
+    let n = module.layout.params.len();
+    assert!(format!("{:?}", update.scalar).contains(&format!("Param({})", n + k)), "{:?}", update.scalar);
+    assert!(text.contains(&format!("run constant $${k} = exp(")), "{text}");
+    // Computed from the parameters' values (as `--set` gives them), with the kernels' exp.
+    let tau = m.constants.iter().position(|c| c.name == "tau").expect("tau");
+    let mut params: Vec<f64> = module.layout.params.iter().map(|p| p.value).collect();
+    for tau_value in [10e-3, 25e-3] {
+        params[tau] = tau_value;
+        let values = module.parameter_values(&params);
+        assert_eq!(values.len(), n + module.run_constants.len());
+        let expected = snnc_compiler::abi::snnc_exp((-1.0 / tau_value) * module.dt);
+        assert_eq!(values[n + k].to_bits(), expected.to_bits(), "tau = {tau_value}");
+    }
 }
 
 #[test]

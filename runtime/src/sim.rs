@@ -229,7 +229,7 @@ impl Simulation {
                 vec![v.default; size]
             })
             .collect();
-        let params = layout.params.iter().map(|p| p.value).collect();
+        let params = module.parameter_values(&layout.params.iter().map(|p| p.value).collect::<Vec<_>>());
         let table_pointers = module.tables.iter().map(|t| t.as_ptr()).collect();
         let spikes = layout.populations.iter().map(|p| vec![0u32; p.size as usize]).collect();
         let n_spikes = vec![0; layout.populations.len()];

@@ -628,10 +628,15 @@ impl Gen<'_, '_> {
                     Op2::Sub => self.b.ins().fsub(x, y),
                     Op2::Mul => self.b.ins().fmul(x, y),
                     Op2::Div => self.b.ins().fdiv(x, y),
-                    // `x if x < y else y` (and `>` for max) lane by lane, as the scalar code.
+                    // `x if x < y else y` (max: `x if y < x else y`, the same as `x > y`)
+                    // lane by lane, as the scalar code. Written with `<` so that both
+                    // match Cranelift's patterns for `minpd`/`maxpd`.
                     Op2::Min | Op2::Max => {
-                        let cc = if *op == Op2::Min { FloatCC::LessThan } else { FloatCC::GreaterThan };
-                        let mask = self.b.ins().fcmp(cc, x, y);
+                        let mask = if *op == Op2::Min {
+                            self.b.ins().fcmp(FloatCC::LessThan, x, y)
+                        } else {
+                            self.b.ins().fcmp(FloatCC::LessThan, y, x)
+                        };
                         let mask = self.b.ins().bitcast(types::F64X2, MemFlagsData::new(), mask);
                         self.b.ins().bitselect(mask, x, y)
                     }

@@ -120,10 +120,12 @@ pub fn lower(model: &Model) -> Result<Module, Vec<LowerError>> {
                 epsilon: d.epsilon,
             }),
         }),
+        run_constants: Vec::new(),
     };
     for kernel in &mut module.kernels {
         super::opt::optimize(kernel, &module.layout);
     }
+    super::opt::extract_run_constants(&mut module);
     Ok(module)
 }
 

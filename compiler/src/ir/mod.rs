@@ -559,6 +559,24 @@ pub struct Module {
     pub dt: f64,
     /// The environment the model is bound to, if any.
     pub environment: Option<EnvironmentInfo>,
+    /// Run constants: values computed from parameters and `dt` alone (`exp(-dt/tau)`),
+    /// once per run rather than in every call of the kernels that use them.
+    /// `Expr::Param(layout.params.len() + k)` is `run_constants[k]`, whose
+    /// expression reads parameters, `dt` and earlier run constants.
+    pub run_constants: Vec<Expr>,
+}
+
+impl Module {
+    /// The kernels' parameter array: the parameters' values, then the run
+    /// constants computed from them (with the functions the kernels call).
+    pub fn parameter_values(&self, params: &[f64]) -> Vec<f64> {
+        let mut values = params.to_vec();
+        for e in &self.run_constants {
+            let value = opt::evaluate_with(e, &values, self.dt);
+            values.push(value);
+        }
+        values
+    }
 }
 
 /// What the runtime needs of an environment binding (its blocks are `Sense` and

@@ -140,6 +140,80 @@ fn evaluate(e: &Expr) -> Option<Expr> {
     })
 }
 
+/// The value of an expression of parameters (`params`, run constants included),
+/// `dt` and constants, computed as a kernel would (NaN for anything else).
+pub(super) fn evaluate_with(e: &Expr, params: &[f64], dt: f64) -> f64 {
+    fn substitute(e: &Expr, params: &[f64], dt: f64) -> Expr {
+        match e {
+            Expr::Param(p) => Expr::F64(params.get(*p).copied().unwrap_or(f64::NAN)),
+            Expr::Dt => Expr::F64(dt),
+            Expr::Unary(op, a) => Expr::un(*op, substitute(a, params, dt)),
+            Expr::Binary(op, a, b) => Expr::bin(*op, substitute(a, params, dt), substitute(b, params, dt)),
+            Expr::Call(m, args) => Expr::Call(*m, args.iter().map(|a| substitute(a, params, dt)).collect()),
+            Expr::Select(c, a, b) => {
+                Expr::select(substitute(c, params, dt), substitute(a, params, dt), substitute(b, params, dt))
+            }
+            other => other.clone(),
+        }
+    }
+    let mut e = substitute(e, params, dt);
+    fold(&mut e);
+    match e {
+        Expr::F64(x) => x,
+        Expr::Bool(b) => f64::from(u8::from(b)),
+        _ => f64::NAN,
+    }
+}
+
+// ---------------------------------------------------------------- run constants
+
+/// Moves the scalar blocks' values computed from parameters and `dt` alone into
+/// `Module::run_constants` (one entry per distinct expression): kernels then read
+/// them as parameters. Only `f64` values are moved; the computation is the same,
+/// done once per run.
+pub(super) fn extract_run_constants(module: &mut super::Module) {
+    let base = module.layout.params.len();
+    let mut keys: BTreeMap<String, usize> = BTreeMap::new();
+    let mut constants: Vec<Expr> = Vec::new();
+    for kernel in &mut module.kernels {
+        let mut moved: BTreeMap<usize, usize> = BTreeMap::new();
+        for s in &mut kernel.scalar {
+            let Stmt::Let(t, e) = s else { continue };
+            let Some(value) = run_constant(e, &moved, base) else { continue };
+            if !matches!(value, Expr::Unary(..) | Expr::Binary(..) | Expr::Call(..) | Expr::Select(..))
+                || value.ty(&kernel.temps) != super::Ty::F64
+            {
+                continue;
+            }
+            let k = *keys.entry(format!("{value:?}")).or_insert_with(|| {
+                constants.push(value);
+                constants.len() - 1
+            });
+            moved.insert(*t, k);
+            *e = Expr::Param(base + k);
+        }
+    }
+    module.run_constants = constants;
+}
+
+/// `e` with moved temporaries replaced by their run constants, if it reads only
+/// parameters, `dt`, constants and such temporaries.
+fn run_constant(e: &Expr, moved: &BTreeMap<usize, usize>, base: usize) -> Option<Expr> {
+    Some(match e {
+        Expr::F64(_) | Expr::Bool(_) | Expr::Param(_) | Expr::Dt => e.clone(),
+        Expr::Temp(t) => Expr::Param(base + moved.get(t)?),
+        Expr::Unary(op, a) => Expr::un(*op, run_constant(a, moved, base)?),
+        Expr::Binary(op, a, b) => Expr::bin(*op, run_constant(a, moved, base)?, run_constant(b, moved, base)?),
+        Expr::Call(m, args) => {
+            Expr::Call(*m, args.iter().map(|a| run_constant(a, moved, base)).collect::<Option<_>>()?)
+        }
+        Expr::Select(c, a, b) => {
+            Expr::select(run_constant(c, moved, base)?, run_constant(a, moved, base)?, run_constant(b, moved, base)?)
+        }
+        _ => return None,
+    })
+}
+
 // ---------------------------------------------------------------- hoisting
 
 /// What stays the same for every item of a kernel's loop.

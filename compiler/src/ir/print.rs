@@ -15,7 +15,11 @@ impl Names<'_> {
     }
 
     fn param(&self, p: usize) -> String {
-        self.0.layout.params.get(p).map_or(format!("param{p}"), |p| format!("${}", p.name))
+        let n = self.0.layout.params.len();
+        match self.0.layout.params.get(p) {
+            Some(info) => format!("${}", info.name),
+            None => format!("$${}", p - n),
+        }
     }
 
     fn expr(&self, e: &Expr) -> String {
@@ -146,6 +150,9 @@ impl fmt::Display for Module {
                 })
                 .collect();
             let _ = writeln!(out, "population {} ({} neurons): {}", p.name, p.size, vars.join(", "));
+        }
+        for (k, e) in self.run_constants.iter().enumerate() {
+            let _ = writeln!(out, "run constant $${k} = {}", names.expr(e));
         }
         for k in &self.kernels {
             names.kernel(&mut out, k);
