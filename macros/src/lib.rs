@@ -98,7 +98,7 @@ impl ModelFile {
     fn load(macro_name: &str, input: TokenStream, manifest_dir: &Path) -> Result<ModelFile, TokenStream> {
         let relative = path_literal(input).ok_or_else(|| {
             compile_error(&format!(
-                "snnc::{macro_name}! takes one string literal: the model file's path, e.g. {macro_name}!(\"models/forager.snn\")"
+                "snnc_macros::{macro_name}! takes one string literal: the model file's path, e.g. {macro_name}!(\"models/forager.snn\")"
             ))
         })?;
         let path = manifest_dir.join(&relative);
@@ -224,11 +224,15 @@ mod tests {
     fn bad_arguments_are_compile_errors() {
         assert_eq!(
             messages(&expand(tokens("42"), &dir())),
-            ["snnc::check! takes one string literal: the model file's path, e.g. check!(\"models/forager.snn\")"]
+            [
+                "snnc_macros::check! takes one string literal: the model file's path, e.g. check!(\"models/forager.snn\")"
+            ]
         );
         assert_eq!(
             messages(&expand_model(tokens("a, b"), &dir())),
-            ["snnc::model! takes one string literal: the model file's path, e.g. model!(\"models/forager.snn\")"]
+            [
+                "snnc_macros::model! takes one string literal: the model file's path, e.g. model!(\"models/forager.snn\")"
+            ]
         );
         let missing = messages(&expand(tokens("\"no/such/file.snn\""), &dir()));
         assert_eq!(missing.len(), 1);

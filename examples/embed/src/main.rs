@@ -310,7 +310,7 @@ mod tests {
         let docs = read(&here.join("../../docs/embedding.md"));
         let files = [read(&here.join("Cargo.toml")), read(&here.join("src/main.rs")), read(&here.join("model.snn"))];
         let output = report(&run(1, None).expect("the embedded model runs")).expect("a report");
-        let error = read(&here.join("../../tests/ui/model_unit_mismatch.stderr"));
+        let error = read(&here.join("../../macros/tests/ui/model_unit_mismatch.stderr"));
         let mut checked = 0;
         for block in docs.split("```").skip(1).step_by(2) {
             let (kind, body) = block.split_once('\n').expect("a fenced block");
@@ -320,7 +320,7 @@ mod tests {
                 }
                 "text" if body.starts_with("5000 steps") => assert_eq!(body, output, "the sample output"),
                 "text" if body.starts_with("error: ") => {
-                    assert!(error.starts_with(body), "not tests/ui/model_unit_mismatch.stderr:\n{body}")
+                    assert!(error.starts_with(body), "not macros/tests/ui/model_unit_mismatch.stderr:\n{body}")
                 }
                 _ => continue,
             }

@@ -3,13 +3,18 @@
 //! check` (trybuild UI tests in `tests/ui/`), and editing the model file makes
 //! cargo rebuild the crate that names it.
 //!
-//! Bless changed `.stderr` files with `TRYBUILD=overwrite cargo test -p snnc-tests --test macros`.
+//! These tests live in the macros crate, not in `snnc-tests`, because trybuild
+//! checks the UI cases in a crate of its own with every dev-dependency of the
+//! crate that runs it: here that is the runtime without `cli` and `jit`, not
+//! Cranelift, proptest, insta and divan.
+//!
+//! Bless changed `.stderr` files with `TRYBUILD=overwrite cargo test -p snnc-macros --test ui`.
 
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-/// The `tests/` crate directory.
+/// The `macros/` crate directory.
 fn crate_dir() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
@@ -27,13 +32,13 @@ fn target_dir() -> PathBuf {
     PathBuf::from(dir)
 }
 
-/// Copies the model files of `tests/ui/` into `ui/` of the crate trybuild builds
-/// the UI tests in (`<target>/tests/trybuild/snnc-tests/`): the macros read a file
-/// relative to the manifest of the crate being compiled, so `model!("ui/x.snn")`
-/// reads the same file there as it would in this crate.
+/// Copies the model files of `tests/ui/` into `tests/ui/` of the crate trybuild
+/// builds the UI tests in (`<target>/tests/trybuild/snnc-macros/`): the macros read
+/// a file relative to the manifest of the crate being compiled, so
+/// `model!("tests/ui/x.snn")` reads the same file there as it would in this crate.
 fn stage_ui_models() {
-    let staged = target_dir().join("tests/trybuild/snnc-tests/ui");
-    fs::create_dir_all(&staged).expect("create the trybuild crate's ui/ folder");
+    let staged = target_dir().join("tests/trybuild/snnc-macros/tests/ui");
+    fs::create_dir_all(&staged).expect("create the trybuild crate's tests/ui/ folder");
     let models = ui_models();
     assert!(models.len() >= 4, "tests/ui/ has its model files");
     for path in models {
@@ -44,7 +49,7 @@ fn stage_ui_models() {
 
 /// The model files of `tests/ui/`, sorted.
 fn ui_models() -> Vec<PathBuf> {
-    let mut models: Vec<PathBuf> = fs::read_dir(crate_dir().join("ui"))
+    let mut models: Vec<PathBuf> = fs::read_dir(crate_dir().join("tests/ui"))
         .expect("list tests/ui")
         .map(|entry| entry.expect("a tests/ui entry").path())
         .filter(|path| path.extension().is_some_and(|e| e == "snn"))
@@ -56,14 +61,15 @@ fn ui_models() -> Vec<PathBuf> {
 /// Every `tests/ui/*.rs` fails to build, with the errors of its `.stderr`.
 ///
 /// There is no trybuild `pass` case: one makes trybuild `cargo build` (not `cargo
-/// check`) every dependency of this crate, Cranelift included, in its own target
-/// folder, which took a cold build from about 2 to about 5 minutes on 2 cores.
-/// A crate using `model!` is built and run by `editing_the_model_file_rebuilds_the_crate`,
-/// `examples/embed` and `tests/aot.rs`.
+/// check`) every dependency of this crate in its own target folder (in
+/// `snnc-tests`, with Cranelift, that took a cold build from about 2 to about 5
+/// minutes on 2 cores). A crate using `model!` is built and run by
+/// `editing_the_model_file_rebuilds_the_crate`, `examples/embed` and
+/// `tests/tests/aot.rs`.
 #[test]
 fn ui() {
     stage_ui_models();
-    trybuild::TestCases::new().compile_fail("ui/*.rs");
+    trybuild::TestCases::new().compile_fail("tests/ui/*.rs");
 }
 
 /// The `.stderr` files show `snnc check`'s rendering of each model's errors
@@ -74,7 +80,7 @@ fn ui_errors_are_the_checkers() {
     for model in ui_models() {
         let stem = model.file_stem().expect("a name").to_string_lossy().into_owned();
         let source = fs::read_to_string(&model).expect("read a ui model");
-        let name = format!("ui/{stem}.snn");
+        let name = format!("tests/ui/{stem}.snn");
         let (checked, diagnostics) = snnc_compiler::check(&source);
         if checked.is_some() {
             continue;
@@ -83,7 +89,7 @@ fn ui_errors_are_the_checkers() {
         let rendered = snnc_compiler::diagnostic::render_to_string(&errors, &name, &source);
         let expected: Vec<&str> = rendered.lines().map(str::trim_end).collect();
         for mac in ["model", "check"] {
-            let golden = crate_dir().join(format!("ui/{mac}_{stem}.stderr"));
+            let golden = crate_dir().join(format!("tests/ui/{mac}_{stem}.stderr"));
             let stderr = fs::read_to_string(&golden).unwrap_or_else(|e| panic!("{}: {e}", golden.display()));
             let mut lines = stderr.lines();
             assert_eq!(lines.next(), Some(format!("error: errors in model file `{name}`:").as_str()), "{mac}_{stem}");
@@ -132,7 +138,7 @@ fn main() {
 fn model_text(n: u32, error: bool) -> String {
     let rhs = if error { "(E_L - v + I_ext)/tau_m" } else { "(E_L - v)/tau_m + I_ext/C" };
     format!(
-        "# Written by tests/tests/macros.rs.\nconst tau_m = 20 ms\nconst E_L = -70 mV\nconst C = 200 pF\n\n\
+        "# Written by macros/tests/ui.rs.\nconst tau_m = 20 ms\nconst E_L = -70 mV\nconst C = 200 pF\n\n\
          neuron LIF {{\n    equations {{\n        dv/dt = {rhs} : volt\n        I_ext : amp\n    }}\n    \
          threshold v > -50 mV\n    reset {{ v = E_L }}\n}}\n\ngroup G = LIF({n})\n"
     )

@@ -2,7 +2,7 @@
 // message where `model!` is called.
 
 mod model {
-    snnc_macros::model!("ui/unit_mismatch.snn");
+    snnc_macros::model!("tests/ui/unit_mismatch.snn");
 }
 
 fn main() {

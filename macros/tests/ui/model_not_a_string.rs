@@ -5,7 +5,7 @@ mod by_name {
 }
 
 mod two_paths {
-    snnc_macros::model!("ui/valid.snn", "ui/valid.snn");
+    snnc_macros::model!("tests/ui/valid.snn", "tests/ui/valid.snn");
 }
 
 fn main() {}

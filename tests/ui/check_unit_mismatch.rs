@@ -1,5 +1,0 @@
-// `check!` on ui/unit_mismatch.snn: the build fails with the checker's message.
-
-snnc_macros::check!("ui/unit_mismatch.snn");
-
-fn main() {}

@@ -1,7 +1,0 @@
-// `model!` on ui/syntax_error.snn: the build fails with the checker's message.
-
-mod model {
-    snnc_macros::model!("ui/syntax_error.snn");
-}
-
-fn main() {}

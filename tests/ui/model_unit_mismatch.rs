@@ -1,7 +1,0 @@
-// `model!` on ui/unit_mismatch.snn: the build fails with the checker's message.
-
-mod model {
-    snnc_macros::model!("ui/unit_mismatch.snn");
-}
-
-fn main() {}
