@@ -101,6 +101,36 @@ struct Schedule {
     reward: Vec<usize>,
 }
 
+/// A state array that starts on a cache line (64 bytes), whatever the allocator
+/// would give a `Vec<f64>`: the kernels' vector loads of it then split no line at
+/// the array's start, and its speed does not depend on where it happened to land.
+#[derive(Clone, Debug)]
+struct StateArray {
+    lines: Vec<Line>,
+    len: usize,
+}
+
+/// Eight values on one cache line.
+#[derive(Clone, Copy, Debug)]
+#[repr(C, align(64))]
+struct Line([f64; 8]);
+
+impl StateArray {
+    fn filled(value: f64, len: usize) -> StateArray {
+        StateArray { lines: vec![Line([value; 8]); len.div_ceil(8)], len }
+    }
+
+    fn as_slice(&self) -> &[f64] {
+        // SAFETY: `Line` is `repr(C)` around `[f64; 8]` with size 64 and no padding,
+        // so the lines are `8 * lines.len() >= len` contiguous, initialised f64s.
+        unsafe { std::slice::from_raw_parts(self.lines.as_ptr().cast::<f64>(), self.len) }
+    }
+
+    fn as_mut_ptr(&mut self) -> *mut f64 {
+        self.lines.as_mut_ptr().cast::<f64>()
+    }
+}
+
 /// Whether kernel `k` computes only from the observations, constants and neuron
 /// indices, into variables no other kernel but `init` writes: running it again
 /// before the observations change would store the same values.
@@ -174,7 +204,7 @@ pub struct Simulation {
     module: Module,
     kernels: Box<dyn Kernels>,
     /// One array per state variable (`ir::VarId`).
-    state: Vec<Vec<f64>>,
+    state: Vec<StateArray>,
     var_pointers: Vec<*mut f64>,
     params: Vec<f64>,
     table_pointers: Vec<*const f64>,
@@ -221,12 +251,12 @@ impl Simulation {
         }
         let layout = &module.layout;
         let sizes: Vec<u32> = layout.populations.iter().map(|p| p.size).collect();
-        let state: Vec<Vec<f64>> = layout
+        let state: Vec<StateArray> = layout
             .vars
             .iter()
             .map(|v| {
                 let size = if v.scalar { 1 } else { sizes[v.population] as usize };
-                vec![v.default; size]
+                StateArray::filled(v.default, size)
             })
             .collect();
         let params = module.parameter_values(&layout.params.iter().map(|p| p.value).collect::<Vec<_>>());
@@ -278,7 +308,8 @@ impl Simulation {
             .iter()
             .map(|info| {
                 info.delay.map(|v| {
-                    let steps: Vec<u32> = sim.state[v].iter().map(|&d| ((d / dt + 0.5).max(0.0)) as u32).collect();
+                    let steps: Vec<u32> =
+                        sim.state[v].as_slice().iter().map(|&d| ((d / dt + 0.5).max(0.0)) as u32).collect();
                     let longest = steps.iter().copied().max().unwrap_or(0) as usize;
                     Delays { steps, ring: vec![Vec::new(); longest + 1] }
                 })
@@ -342,7 +373,7 @@ impl Simulation {
         for &v in &self.module.layout.populations[info.population].vars {
             let var = &self.module.layout.vars[v];
             let size = if var.scalar { 1 } else { count as usize };
-            self.state[v] = vec![var.default; size];
+            self.state[v] = StateArray::filled(var.default, size);
         }
         self.refresh_pointers();
         Ok(())
@@ -391,7 +422,7 @@ impl Simulation {
 
     /// The values of a state variable.
     pub fn values(&self, var: usize) -> &[f64] {
-        &self.state[var]
+        self.state[var].as_slice()
     }
 
     /// The size of a population (the synapse count of a pathway's).
