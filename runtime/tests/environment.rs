@@ -3,24 +3,24 @@
 
 use snnc_runtime::Monitors;
 
-const MODEL: &str = "
-neuron N {
-    equations {
-        dv/dt = -v/(10 ms) : volt
-        I_env : volt
-    }
+/// Eight passive neurons whose `I_env` the given `sense` code sets.
+fn passive(sense: &str) -> String {
+    format!(
+        "neuron N {{\n    equations {{\n        dv/dt = -v/(10 ms) : volt\n        I_env : volt\n    }}\n}}\n\
+         group G = N(8)\nenvironment GridWorld {{\n    sense G {{ {sense} }}\n}}\n"
+    )
 }
-group G = N(8)
-environment GridWorld {
-    sense G { I_env = gradient[i - 2.5] * mV }
+
+/// A simulation of a model that must check.
+fn simulation(src: &str, seed: u64) -> snnc_runtime::Simulation {
+    let (model, diagnostics) = snnc_compiler::check(src);
+    let model = model.unwrap_or_else(|| panic!("{diagnostics:?}\n{src}"));
+    snnc_runtime::build(&model, seed).expect("builds")
 }
-";
 
 #[test]
 fn sense_indices_are_truncated_and_clamped() {
-    let (model, diagnostics) = snnc_compiler::check(MODEL);
-    let model = model.unwrap_or_else(|| panic!("{diagnostics:?}"));
-    let mut sim = snnc_runtime::build(&model, 4).expect("builds");
+    let mut sim = simulation(&passive("I_env = gradient[i - 2.5] * mV"), 4);
     sim.step(&mut Monitors::default());
     let mut observations = vec![0.0; 8];
     sim.closed_loop().expect("bound").environment().observe(&mut observations);
@@ -59,9 +59,7 @@ environment GridWorld {
     act G every 3 steps { groups = 4; epsilon = 1 }
 }
 ";
-    let (model, diagnostics) = snnc_compiler::check(src);
-    let model = model.unwrap_or_else(|| panic!("{diagnostics:?}"));
-    let mut sim = snnc_runtime::build(&model, 9).expect("builds");
+    let mut sim = simulation(src, 9);
     let mut monitors = Monitors::default();
     let mut seen = Vec::new();
     for _ in 0..40 {
@@ -80,21 +78,7 @@ environment GridWorld {
 
 #[test]
 fn sense_code_that_reads_time_runs_every_step() {
-    let src = "
-neuron N {
-    equations {
-        dv/dt = -v/(10 ms) : volt
-        I_env : volt
-    }
-}
-group G = N(8)
-environment GridWorld {
-    sense G { I_env = gradient[0] * mV + t * (1 V/s) }
-}
-";
-    let (model, diagnostics) = snnc_compiler::check(src);
-    let model = model.unwrap_or_else(|| panic!("{diagnostics:?}"));
-    let mut sim = snnc_runtime::build(&model, 2).expect("builds");
+    let mut sim = simulation(&passive("I_env = gradient[0] * mV + t * (1 V/s)"), 2);
     let mut monitors = Monitors::default();
     for _ in 0..3 {
         sim.step(&mut monitors);

@@ -115,11 +115,7 @@ pub(super) fn event_driven(
     if diffs.is_empty() {
         return Ok(());
     }
-    let f = rhs_at(lowering, scope, &diffs);
-    let solution = exact_solution(scope, &diffs, &f).ok_or_else(|| {
-        "event-driven equations must be linear with constant coefficients (they are solved exactly between events)"
-            .to_string()
-    })?;
+    let solution = solve_event_driven(lowering, scope, &diffs)?;
     let elapsed = kernel.temp(sub(Expr::Time, Expr::Load(lastupdate)));
     let values: Vec<Expr> = solution.into_iter().map(|e| kernel.temp(replace_dt(e, &elapsed))).collect();
     for (&k, value) in diffs.iter().zip(values) {
@@ -137,15 +133,23 @@ pub(super) fn trace_decay(
     kernel: &mut KernelBuilder,
     k: usize,
 ) -> Result<(), String> {
-    let f = rhs_at(lowering, scope, &[k]);
-    let solution = exact_solution(scope, &[k], &f).ok_or_else(|| {
-        "event-driven equations must be linear with constant coefficients (they are solved exactly between events)"
-            .to_string()
-    })?;
-    for value in solution {
+    for value in solve_event_driven(lowering, scope, &[k])? {
         kernel.body.push(Stmt::Store(scope.local[k], value));
     }
     Ok(())
+}
+
+/// The exact one-step solution (in `dt`) of event-driven variables `diffs`.
+fn solve_event_driven(
+    lowering: &mut Lowering<'_>,
+    scope: &mut Scope<'_>,
+    diffs: &[usize],
+) -> Result<Vec<Expr>, String> {
+    let f = rhs_at(lowering, scope, diffs);
+    exact_solution(scope, diffs, &f).ok_or_else(|| {
+        "event-driven equations must be linear with constant coefficients (they are solved exactly between events)"
+            .to_string()
+    })
 }
 
 /// `e` with the time step replaced by `elapsed`.
