@@ -36,43 +36,8 @@ enum Command {
     Run {
         /// The model file.
         file: PathBuf,
-        /// Number of steps (default: the model's `steps` or `duration`).
-        #[arg(long, conflicts_with = "duration")]
-        steps: Option<u64>,
-        /// Model time to run, with a unit: `1s`, `200 ms`.
-        #[arg(long)]
-        duration: Option<String>,
-        /// Seed of the random numbers (default: the model's `seed`, else 0).
-        #[arg(long)]
-        seed: Option<u64>,
-        /// Give a constant another value: `--set tau_m=10ms` (repeatable).
-        #[arg(long = "set", value_name = "NAME=VALUE")]
-        sets: Vec<String>,
-        /// Output folder (default: `runs/<model name>`); replaced if it holds an earlier run.
-        #[arg(long)]
-        out: Option<PathBuf>,
-        /// No progress bar and no summary line.
-        #[arg(long, short)]
-        quiet: bool,
-        /// Run this many episodes of the model's run length (models bound to an
-        /// environment): the environment is reset between episodes, the network is not.
-        #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
-        episodes: Option<u32>,
-        /// Take uniformly random actions instead of the model's decisions (a baseline).
-        #[arg(long)]
-        random_policy: bool,
-        /// Which compiled code runs: the JIT (compiles the file now), or the kernels
-        /// compiled into this binary for the models of `models/` (feature `aot`).
-        #[arg(long, value_enum, default_value_t = Backend::Jit)]
-        backend: Backend,
-        /// Run K independent replicas in parallel, replica r with seed `seed + r`, each
-        /// writing a single run's files into `OUT/replica-<r>/`; `OUT/summary.json` holds
-        /// statistics across them (food per 1,000 steps and reward per episode, rates).
-        #[arg(long, value_name = "K", default_value_t = 1, value_parser = parse_replicas)]
-        replicas: u32,
-        /// Threads for `--replicas` (default: one per core).
-        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
-        threads: Option<u32>,
+        #[command(flatten)]
+        options: RunOptions,
     },
     /// Measure a model: steps per second of one run with its monitors (median of
     /// several, one thread) under the JIT and, when built in, the AOT kernels; the
@@ -124,50 +89,49 @@ pub fn main() -> ExitCode {
             bench(&file, steps, repeats, seed).err().unwrap_or(ExitCode::SUCCESS)
         }
         Command::Emit { ir, clif, asm, rust, file } => emit(&file, ir || !(clif || asm || rust), clif, asm, rust),
-        Command::Run {
-            file,
-            steps,
-            duration,
-            seed,
-            sets,
-            out,
-            quiet,
-            episodes,
-            random_policy,
-            backend,
-            replicas,
-            threads,
-        } => {
-            let options = RunOptions {
-                steps,
-                duration,
-                seed,
-                sets,
-                out,
-                quiet,
-                episodes,
-                random_policy,
-                backend,
-                replicas,
-                threads,
-            };
-            crate::cli::run(&file, &options).err().unwrap_or(ExitCode::SUCCESS)
-        }
+        Command::Run { file, options } => crate::cli::run(&file, &options).err().unwrap_or(ExitCode::SUCCESS),
     }
 }
 
 /// What `snnc run` was asked to do.
+#[derive(clap::Args, Debug)]
 struct RunOptions {
+    /// Number of steps (default: the model's `steps` or `duration`).
+    #[arg(long, conflicts_with = "duration")]
     steps: Option<u64>,
+    /// Model time to run, with a unit: `1s`, `200 ms`.
+    #[arg(long)]
     duration: Option<String>,
+    /// Seed of the random numbers (default: the model's `seed`, else 0).
+    #[arg(long)]
     seed: Option<u64>,
+    /// Give a constant another value: `--set tau_m=10ms` (repeatable).
+    #[arg(long = "set", value_name = "NAME=VALUE")]
     sets: Vec<String>,
+    /// Output folder (default: `runs/<model name>`); replaced if it holds an earlier run.
+    #[arg(long)]
     out: Option<PathBuf>,
+    /// No progress bar and no summary line.
+    #[arg(long, short)]
     quiet: bool,
+    /// Run this many episodes of the model's run length (models bound to an
+    /// environment): the environment is reset between episodes, the network is not.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     episodes: Option<u32>,
+    /// Take uniformly random actions instead of the model's decisions (a baseline).
+    #[arg(long)]
     random_policy: bool,
+    /// Which compiled code runs: the JIT (compiles the file now), or the kernels
+    /// compiled into this binary for the models of `models/` (feature `aot`).
+    #[arg(long, value_enum, default_value_t = Backend::Jit)]
     backend: Backend,
+    /// Run K independent replicas in parallel, replica r with seed `seed + r`, each
+    /// writing a single run's files into `OUT/replica-<r>/`; `OUT/summary.json` holds
+    /// statistics across them (food per 1,000 steps and reward per episode, rates).
+    #[arg(long, value_name = "K", default_value_t = 1, value_parser = parse_replicas)]
     replicas: u32,
+    /// Threads for `--replicas` (default: one per core).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     threads: Option<u32>,
 }
 
