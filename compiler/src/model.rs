@@ -58,6 +58,41 @@ pub struct Expr {
     pub span: Span,
 }
 
+impl Expr {
+    /// Calls `f` for this expression and every expression inside it, parents first.
+    pub fn visit(&self, f: &mut impl FnMut(&Expr)) {
+        f(self);
+        match &self.kind {
+            ExprKind::Unary(_, a) => a.visit(f),
+            ExprKind::Binary(_, a, b) => {
+                a.visit(f);
+                b.visit(f);
+            }
+            ExprKind::Call(_, args) => args.iter().for_each(|a| a.visit(f)),
+            ExprKind::Cond(c, t, o) => {
+                c.visit(f);
+                t.visit(f);
+                o.visit(f);
+            }
+            ExprKind::Observation { index, .. } => index.visit(f),
+            ExprKind::Literal(_)
+            | ExprKind::Bool(_)
+            | ExprKind::Const(_)
+            | ExprKind::Var(_)
+            | ExprKind::Builtin(_)
+            | ExprKind::Noise(_)
+            | ExprKind::Table(_) => {}
+        }
+    }
+
+    /// Whether this expression or one inside it satisfies `p`.
+    pub fn any(&self, p: impl Fn(&ExprKind) -> bool) -> bool {
+        let mut found = false;
+        self.visit(&mut |e| found |= p(&e.kind));
+        found
+    }
+}
+
 /// The forms of typed expression.
 #[derive(Clone, Debug, PartialEq)]
 pub enum ExprKind {

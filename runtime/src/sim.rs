@@ -14,7 +14,7 @@
 use crate::env::{ClosedLoop, Environment};
 use crate::monitor::Monitors;
 use snnc_compiler::abi::{self, KernelArgs, KernelFn};
-use snnc_compiler::ir::{ConnectRule, Expr, KernelKind, Loop, Module, Stmt};
+use snnc_compiler::ir::{ConnectRule, KernelKind, Loop, Module};
 
 /// Compiled kernels from some back end.
 pub trait Kernels {
@@ -96,9 +96,14 @@ struct Schedule {
     shared_updates: Vec<usize>,
     sense: Vec<usize>,
     /// The `sense` kernels that must run every step; the others compute only from
-    /// the observations and run when those change (see `observation_only`).
+    /// the observations and run when those change (`Module::observation_only`).
     sense_every_step: Vec<usize>,
     reward: Vec<usize>,
+    /// Per kernel: the population whose spike list it loops over (or fills).
+    spike_list: Vec<usize>,
+    /// Per kernel: whether a call with no spikes to loop over can be skipped (a
+    /// spike-driven kernel whose scalar block stores nothing).
+    idle_without_spikes: Vec<bool>,
 }
 
 /// A state array that starts on a cache line (64 bytes), whatever the allocator
@@ -131,36 +136,6 @@ impl StateArray {
     }
 }
 
-/// Whether kernel `k` computes only from the observations, constants and neuron
-/// indices, into variables no other kernel but `init` writes: running it again
-/// before the observations change would store the same values.
-fn observation_only(module: &Module, k: usize) -> bool {
-    let kernel = &module.kernels[k];
-    let mut pure = true;
-    let mut targets = Vec::new();
-    for s in kernel.scalar.iter().chain(&kernel.body) {
-        snnc_compiler::ir::visit_exprs(s, &mut |e| {
-            pure &= !matches!(e, Expr::Load(_) | Expr::LoadAt(..) | Expr::Time | Expr::Rand(_) | Expr::Randn(_));
-        });
-        stored(s, &mut targets);
-    }
-    let written_elsewhere = module.kernels.iter().enumerate().any(|(other, kernel)| {
-        let mut stores = Vec::new();
-        kernel.scalar.iter().chain(&kernel.body).for_each(|s| stored(s, &mut stores));
-        other != k && kernel.kind != KernelKind::Init && stores.iter().any(|v| targets.contains(v))
-    });
-    pure && !written_elsewhere
-}
-
-/// The variables a statement stores.
-fn stored(s: &Stmt, out: &mut Vec<usize>) {
-    match s {
-        Stmt::Store(v, _) | Stmt::StoreAt(v, _, _) => out.push(*v),
-        Stmt::If(_, body) => body.iter().for_each(|s| stored(s, out)),
-        Stmt::Let(..) | Stmt::EmitSpike => {}
-    }
-}
-
 impl Schedule {
     fn new(module: &Module) -> Schedule {
         let shared = module.layout.population("shared");
@@ -183,7 +158,19 @@ impl Schedule {
                 KernelKind::Init | KernelKind::Observe | KernelKind::Connect => {}
             }
         }
-        schedule.sense_every_step = schedule.sense.iter().copied().filter(|&k| !observation_only(module, k)).collect();
+        schedule.sense_every_step = schedule.sense.iter().copied().filter(|&k| !module.observation_only(k)).collect();
+        for kernel in &module.kernels {
+            let ends = kernel.pathway.map(|p| &module.layout.pathways[p]);
+            schedule.spike_list.push(match (kernel.looping, ends) {
+                (Loop::PreSpikes, Some(pathway)) => pathway.source.0,
+                (Loop::PostSpikes, Some(pathway)) => pathway.target.0,
+                _ => kernel.population,
+            });
+            let spike_driven = matches!(kernel.looping, Loop::Spikes | Loop::PreSpikes | Loop::PostSpikes);
+            schedule
+                .idle_without_spikes
+                .push(spike_driven && snnc_compiler::ir::stored_vars(&kernel.scalar).is_empty());
+        }
         schedule
     }
 }
@@ -445,22 +432,14 @@ impl Simulation {
     fn call_pairs(&mut self, k: usize, i: u32, out: &mut [u32]) -> usize {
         let mut accepted = 0u64;
         let pathway = self.module.kernels[k].pathway;
-        let args = self.args(k, out.len() as u64, out.as_mut_ptr(), &mut accepted, pathway, u64::from(i));
+        let args = self.args(out.len() as u64, out.as_mut_ptr(), &mut accepted, pathway, u64::from(i));
         // Connect kernels draw their random numbers at "step" i, so every pair gets its own.
         let args = KernelArgs { step: u64::from(i), ..args };
         self.invoke(k, &args);
         accepted as usize
     }
 
-    fn args(
-        &self,
-        k: usize,
-        n: u64,
-        spikes: *mut u32,
-        n_spikes: *mut u64,
-        pathway: Option<usize>,
-        aux: u64,
-    ) -> KernelArgs {
+    fn args(&self, n: u64, spikes: *mut u32, n_spikes: *mut u64, pathway: Option<usize>, aux: u64) -> KernelArgs {
         let null = std::ptr::null();
         let (pre, post, pre_offsets, post_offsets, post_order) = match pathway.and_then(|p| self.synapses.get(p)) {
             Some(s) => (
@@ -472,7 +451,6 @@ impl Simulation {
             ),
             None => (null, null, null, null, null),
         };
-        let _ = k;
         let env = self.closed_loop.as_ref().map_or(std::ptr::null(), |c| c.observations.as_ptr());
         KernelArgs {
             n,
@@ -513,13 +491,7 @@ impl Simulation {
         let kernel = &self.module.kernels[k];
         let population = kernel.population;
         let pathway = kernel.pathway;
-        let ends = pathway.map(|p| (self.module.layout.pathways[p].source.0, self.module.layout.pathways[p].target.0));
-        let spike_list = |looping: Loop| match (looping, ends) {
-            (Loop::PreSpikes, Some((source, _))) => source,
-            (Loop::PostSpikes, Some((_, target))) => target,
-            _ => population,
-        };
-        let list = spike_list(kernel.looping);
+        let list = self.schedule.spike_list[k];
         let n = match kernel.looping {
             Loop::Neurons => u64::from(self.sizes[population]),
             Loop::Spikes | Loop::PreSpikes | Loop::PostSpikes => self.n_spikes[list],
@@ -529,14 +501,13 @@ impl Simulation {
         };
         // A spike-driven kernel with no spikes has nothing to do, unless its scalar
         // block writes a variable (run once per call, spikes or not).
-        let spike_driven = matches!(kernel.looping, Loop::Spikes | Loop::PreSpikes | Loop::PostSpikes);
-        if n == 0 && spike_driven && !kernel.scalar.iter().any(|s| !matches!(s, Stmt::Let(..))) {
+        if n == 0 && self.schedule.idle_without_spikes[k] {
             return;
         }
         let is_threshold = kernel.kind == KernelKind::Threshold;
         let mut n_spikes = 0u64;
         let spikes = self.spikes[list].as_mut_ptr();
-        let args = self.args(k, n, spikes, &mut n_spikes, pathway, aux);
+        let args = self.args(n, spikes, &mut n_spikes, pathway, aux);
         self.invoke(k, &args);
         if is_threshold {
             self.n_spikes[population] = n_spikes;
@@ -579,7 +550,7 @@ impl Simulation {
         let now = (self.step % slots) as usize;
         let mut due = std::mem::take(&mut delays.ring[now]);
         let mut unused = 0u64;
-        let args = self.args(k, due.len() as u64, due.as_mut_ptr(), &mut unused, Some(p), 0);
+        let args = self.args(due.len() as u64, due.as_mut_ptr(), &mut unused, Some(p), 0);
         self.invoke(k, &args);
         due.clear();
         if let Some(delays) = self.delays[p].as_mut() {

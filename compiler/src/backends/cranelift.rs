@@ -168,8 +168,7 @@ fn build(
     // Imports: the math functions and random numbers this kernel calls.
     let mut imports: BTreeMap<&'static str, FuncRef> = BTreeMap::new();
     let mut wanted: Vec<(&'static str, Vec<types::Type>, types::Type)> = Vec::new();
-    let mut streams: Vec<u32> = Vec::new();
-    collect_calls(kernel, &mut wanted, &mut streams);
+    collect_calls(kernel, &mut wanted);
     for (symbol, params, ret) in wanted {
         if imports.contains_key(symbol) {
             continue;
@@ -209,37 +208,13 @@ fn build(
     let env = field(&mut b, pointer, offsets::ENV);
 
     // Base pointers, parameters and tables, loaded once.
-    let (mut used_vars, mut used_params, mut used_tables) = (Vec::new(), Vec::new(), Vec::new());
-    for s in kernel.scalar.iter().chain(&kernel.body) {
-        crate::ir::visit_exprs(s, &mut |e| match e {
-            Expr::Load(v) | Expr::LoadAt(v, _) => used_vars.push(*v),
-            Expr::Param(p) => used_params.push(*p),
-            Expr::Table(k) => used_tables.push(*k),
-            _ => {}
-        });
-        stored_vars(s, &mut used_vars);
-    }
-    let mut bases = BTreeMap::new();
-    for v in used_vars {
-        if let std::collections::btree_map::Entry::Vacant(slot) = bases.entry(v) {
-            let offset = i32::try_from(v * 8).map_err(err)?;
-            slot.insert(b.ins().load(pointer, flags, vars, offset));
-        }
-    }
-    let mut param_values = BTreeMap::new();
-    for p in used_params {
-        if let std::collections::btree_map::Entry::Vacant(slot) = param_values.entry(p) {
-            let offset = i32::try_from(p * 8).map_err(err)?;
-            slot.insert(b.ins().load(types::F64, flags, params, offset));
-        }
-    }
-    let mut table_bases = BTreeMap::new();
-    for k in used_tables {
-        if let std::collections::btree_map::Entry::Vacant(slot) = table_bases.entry(k) {
-            let offset = i32::try_from(k * 8).map_err(err)?;
-            slot.insert(b.ins().load(pointer, flags, tables, offset));
-        }
-    }
+    let uses = kernel.uses();
+    let load_each = |b: &mut FunctionBuilder<'_>, ids: &[usize], ty, base| -> Result<BTreeMap<usize, Value>, Error> {
+        ids.iter().map(|&id| Ok((id, b.ins().load(ty, flags, base, i32::try_from(id * 8).map_err(err)?)))).collect()
+    };
+    let bases = load_each(&mut b, &uses.vars, pointer, vars)?;
+    let param_values = load_each(&mut b, &uses.params, types::F64, params)?;
+    let table_bases = load_each(&mut b, &uses.tables, pointer, tables)?;
     let temps: Vec<Variable> =
         kernel.temps.iter().map(|ty| b.declare_var(if *ty == Ty::Bool { types::I8 } else { types::F64 })).collect();
     let spike_count = b.declare_var(types::I64);
@@ -269,7 +244,7 @@ fn build(
         keys: BTreeMap::new(),
     };
     // One key per random stream, computed once per call.
-    for stream in streams {
+    for stream in uses.streams {
         let s = code.b.ins().iconst(types::I64, i64::from(stream));
         let (seed, step) = (code.seed, code.step);
         let key = code.call("snnc_rng_key", &[seed, step, s])?;
@@ -428,30 +403,15 @@ fn vectorizable(kernel: &Kernel, module: &Module) -> bool {
         })
 }
 
-fn stored_vars(s: &Stmt, out: &mut Vec<usize>) {
-    match s {
-        Stmt::Store(v, _) | Stmt::StoreAt(v, _, _) => out.push(*v),
-        Stmt::If(_, body) => body.iter().for_each(|s| stored_vars(s, out)),
-        _ => {}
-    }
-}
-
 /// The functions a kernel calls, with their signatures, and its random streams.
-fn collect_calls(
-    kernel: &Kernel,
-    out: &mut Vec<(&'static str, Vec<types::Type>, types::Type)>,
-    streams: &mut Vec<u32>,
-) {
+fn collect_calls(kernel: &Kernel, out: &mut Vec<(&'static str, Vec<types::Type>, types::Type)>) {
     for s in kernel.scalar.iter().chain(&kernel.body) {
         crate::ir::visit_exprs(s, &mut |e| match e {
             Expr::Call(m, _) => out.push((m.symbol(), vec![types::F64; m.arity()], types::F64)),
-            Expr::Rand(stream) | Expr::Randn(stream) => {
+            Expr::Rand(_) | Expr::Randn(_) => {
                 let symbol = if matches!(e, Expr::Rand(_)) { "snnc_uniform" } else { "snnc_normal" };
                 out.push((symbol, vec![types::I64; 2], types::F64));
                 out.push(("snnc_rng_key", vec![types::I64; 3], types::I64));
-                if !streams.contains(stream) {
-                    streams.push(*stream);
-                }
             }
             _ => {}
         });

@@ -104,17 +104,8 @@ impl Gen<'_> {
     /// the loop.
     fn kernel(&self) -> TokenStream {
         let abi = self.abi;
-        // Base pointers, parameters and tables used by the kernel.
-        let (mut vars, mut params, mut tables) = (Vec::new(), Vec::new(), Vec::new());
-        for s in self.kernel.scalar.iter().chain(&self.kernel.body) {
-            collect(s, &mut vars, &mut params, &mut tables);
-        }
-        vars.sort_unstable();
-        vars.dedup();
-        params.sort_unstable();
-        params.dedup();
-        tables.sort_unstable();
-        tables.dedup();
+        // Base pointers, parameters, tables and random streams used by the kernel.
+        let crate::ir::Uses { vars, params, tables, streams } = self.kernel.uses();
         let vars = vars.into_iter().map(|v| {
             let (name, v) = (var(v), Literal::usize_unsuffixed(v));
             quote!(let #name: *mut f64 = *a.vars.add(#v);)
@@ -128,16 +119,6 @@ impl Gen<'_> {
             quote!(let #name: *const f64 = *a.tables.add(#t);)
         });
         // One key per random stream, computed once per call.
-        let mut streams = Vec::new();
-        for s in self.kernel.scalar.iter().chain(&self.kernel.body) {
-            crate::ir::visit_exprs(s, &mut |e| {
-                if let Expr::Rand(k) | Expr::Randn(k) = e
-                    && !streams.contains(k)
-                {
-                    streams.push(*k);
-                }
-            });
-        }
         let keys = streams.into_iter().map(|k| {
             let (name, k) = (format_ident!("key{}", k), Literal::u32_unsuffixed(k));
             quote!(let #name: u64 = #abi::snnc_rng_key(seed, step, #k);)
@@ -400,34 +381,6 @@ fn at_index(at: At) -> TokenStream {
 /// better next to `f64::from_bits` than decimal; the same value either way.
 fn hex_u64(bits: u64) -> Literal {
     format!("{bits:#x}").parse().unwrap_or_else(|_| Literal::u64_unsuffixed(bits))
-}
-
-fn collect(s: &Stmt, vars: &mut Vec<usize>, params: &mut Vec<usize>, tables: &mut Vec<usize>) {
-    fn walk(e: &Expr, vars: &mut Vec<usize>, params: &mut Vec<usize>, tables: &mut Vec<usize>) {
-        match e {
-            Expr::Load(v) | Expr::LoadAt(v, _) => vars.push(*v),
-            Expr::Param(p) => params.push(*p),
-            Expr::Table(t) => tables.push(*t),
-            _ => {}
-        }
-        for c in e.children() {
-            walk(c, vars, params, tables);
-        }
-    }
-    match s {
-        Stmt::Let(_, e) => walk(e, vars, params, tables),
-        Stmt::Store(v, e) | Stmt::StoreAt(v, _, e) => {
-            vars.push(*v);
-            walk(e, vars, params, tables);
-        }
-        Stmt::If(c, body) => {
-            walk(c, vars, params, tables);
-            for s in body {
-                collect(s, vars, params, tables);
-            }
-        }
-        Stmt::EmitSpike => {}
-    }
 }
 
 #[cfg(all(test, feature = "rust-format"))]

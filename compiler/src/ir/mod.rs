@@ -355,6 +355,55 @@ pub fn visit_exprs(s: &Stmt, f: &mut impl FnMut(&Expr)) {
     }
 }
 
+/// What a kernel touches, for a back end to load once at its start: variables
+/// (read or written), parameters and tables (each sorted, without repeats), and
+/// random streams (in order of first use).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Uses {
+    pub vars: Vec<VarId>,
+    pub params: Vec<usize>,
+    pub tables: Vec<usize>,
+    pub streams: Vec<u32>,
+}
+
+impl Kernel {
+    /// The variables, parameters, tables and random streams the kernel uses.
+    pub fn uses(&self) -> Uses {
+        let mut uses = Uses::default();
+        for s in self.scalar.iter().chain(&self.body) {
+            visit_exprs(s, &mut |e| match e {
+                Expr::Load(v) | Expr::LoadAt(v, _) => uses.vars.push(*v),
+                Expr::Param(p) => uses.params.push(*p),
+                Expr::Table(t) => uses.tables.push(*t),
+                Expr::Rand(k) | Expr::Randn(k) if !uses.streams.contains(k) => uses.streams.push(*k),
+                _ => {}
+            });
+            visit_stores(s, &mut |v| uses.vars.push(v));
+        }
+        for list in [&mut uses.vars, &mut uses.params, &mut uses.tables] {
+            list.sort_unstable();
+            list.dedup();
+        }
+        uses
+    }
+}
+
+/// Calls `f` with every variable a statement stores (inside `if`s too).
+pub fn visit_stores(s: &Stmt, f: &mut impl FnMut(VarId)) {
+    match s {
+        Stmt::Store(v, _) | Stmt::StoreAt(v, _, _) => f(*v),
+        Stmt::If(_, body) => body.iter().for_each(|s| visit_stores(s, f)),
+        Stmt::Let(..) | Stmt::EmitSpike => {}
+    }
+}
+
+/// The variables some statement of the list stores.
+pub fn stored_vars(stmts: &[Stmt]) -> Vec<VarId> {
+    let mut out = Vec::new();
+    stmts.iter().for_each(|s| visit_stores(s, &mut |v| out.push(v)));
+    out
+}
+
 /// Which neuron of a synapse.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum At {
@@ -567,6 +616,26 @@ pub struct Module {
 }
 
 impl Module {
+    /// Whether kernel `k` computes only from the observations, constants and
+    /// indices, into variables no other kernel but `init` writes: run again before
+    /// the observations change, it would store the same values.
+    pub fn observation_only(&self, k: usize) -> bool {
+        let kernel = &self.kernels[k];
+        let mut pure = true;
+        for s in kernel.scalar.iter().chain(&kernel.body) {
+            visit_exprs(s, &mut |e| {
+                pure &= !matches!(e, Expr::Load(_) | Expr::LoadAt(..) | Expr::Time | Expr::Rand(_) | Expr::Randn(_));
+            });
+        }
+        let targets = [stored_vars(&kernel.scalar), stored_vars(&kernel.body)].concat();
+        let written_elsewhere = self.kernels.iter().enumerate().any(|(other, kernel)| {
+            other != k
+                && kernel.kind != KernelKind::Init
+                && [&kernel.scalar, &kernel.body].iter().any(|s| stored_vars(s).iter().any(|v| targets.contains(v)))
+        });
+        pure && !written_elsewhere
+    }
+
     /// The kernels' parameter array: the parameters' values, then the run
     /// constants computed from them (with the functions the kernels call).
     pub fn parameter_values(&self, params: &[f64]) -> Vec<f64> {

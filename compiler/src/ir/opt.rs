@@ -244,22 +244,10 @@ fn worth_a_temp(e: &Expr) -> bool {
     matches!(e, Expr::Unary(..) | Expr::Binary(..) | Expr::Call(..) | Expr::Select(..))
 }
 
-fn stored(stmts: &[Stmt], out: &mut Vec<usize>) {
-    for s in stmts {
-        match s {
-            Stmt::Store(v, _) | Stmt::StoreAt(v, _, _) => out.push(*v),
-            Stmt::If(_, body) => stored(body, out),
-            _ => {}
-        }
-    }
-}
-
 /// Moves loop-invariant values into the scalar block: whole `Let`s, and the largest
 /// invariant parts of other expressions.
 fn hoist(kernel: &mut Kernel, next: &mut usize, layout: &super::Layout) {
-    let mut writes = Vec::new();
-    stored(&kernel.scalar, &mut writes);
-    stored(&kernel.body, &mut writes);
+    let writes = [super::stored_vars(&kernel.scalar), super::stored_vars(&kernel.body)].concat();
     let mut invariants = Invariants {
         temps: kernel.scalar.iter().filter_map(|s| if let Stmt::Let(t, _) = s { Some(*t) } else { None }).collect(),
         loads: layout

@@ -92,34 +92,19 @@ fn named_elsewhere(model: &Model, p: usize, pathway: &Pathway, dynamics: &Dynami
 
 /// Whether the expression reads variable `k` of the pathway.
 fn reads(e: &crate::model::Expr, k: usize) -> bool {
-    any(e, &|kind| matches!(kind, ExprKind::Var(VarRef::Local(m)) if *m == k))
+    e.any(|kind| matches!(kind, ExprKind::Var(VarRef::Local(m)) if *m == k))
 }
 
 /// Whether the value is the same for every synapse: it reads no variable but `k`,
 /// no index, no noise, no random number, no table.
 fn synapse_independent(e: &crate::model::Expr, k: usize) -> bool {
-    !any(e, &|kind| match kind {
+    !e.any(|kind| match kind {
         ExprKind::Var(r) => *r != VarRef::Local(k),
         ExprKind::Builtin(b) => !matches!(b, Builtin::T | Builtin::Dt | Builtin::Pi | Builtin::Inf),
         ExprKind::Call(f, _) => matches!(f, Func::Rand | Func::Randn),
         ExprKind::Noise(_) | ExprKind::Table(_) | ExprKind::Observation { .. } => true,
         _ => false,
     })
-}
-
-/// Whether any node of the expression satisfies `p`.
-fn any(e: &crate::model::Expr, p: &dyn Fn(&ExprKind) -> bool) -> bool {
-    if p(&e.kind) {
-        return true;
-    }
-    match &e.kind {
-        ExprKind::Unary(_, a) => any(a, p),
-        ExprKind::Binary(_, a, b) => any(a, p) || any(b, p),
-        ExprKind::Call(_, args) => args.iter().any(|a| any(a, p)),
-        ExprKind::Cond(a, b, c) => any(a, p) || any(b, p) || any(c, p),
-        ExprKind::Observation { index, .. } => any(index, p),
-        _ => false,
-    }
 }
 
 #[cfg(test)]

@@ -707,27 +707,11 @@ pub(crate) fn period(every: &ast::Every, constants: &[Constant], diags: &mut Dia
 
 /// Calls `f` for every variable an expression refers to.
 pub(crate) fn visit_vars(e: &Expr, f: &mut impl FnMut(VarRef, Span)) {
-    match &e.kind {
-        ExprKind::Var(r) => f(*r, e.span),
-        ExprKind::Unary(_, a) => visit_vars(a, f),
-        ExprKind::Binary(_, a, b) => {
-            visit_vars(a, f);
-            visit_vars(b, f);
+    e.visit(&mut |e| {
+        if let ExprKind::Var(r) = &e.kind {
+            f(*r, e.span);
         }
-        ExprKind::Call(_, args) => args.iter().for_each(|a| visit_vars(a, f)),
-        ExprKind::Cond(c, t, o) => {
-            visit_vars(c, f);
-            visit_vars(t, f);
-            visit_vars(o, f);
-        }
-        ExprKind::Observation { index, .. } => visit_vars(index, f),
-        ExprKind::Literal(_)
-        | ExprKind::Bool(_)
-        | ExprKind::Const(_)
-        | ExprKind::Builtin(_)
-        | ExprKind::Noise(_)
-        | ExprKind::Table(_) => {}
-    }
+    });
 }
 
 fn rhs(v: &Variable) -> Option<&Expr> {
