@@ -9,6 +9,10 @@ use std::process::ExitCode;
 const EXIT_MODEL_ERROR: u8 = 1;
 /// Exit status: bad usage, or a file could not be read.
 const EXIT_USAGE: u8 = 2;
+/// Exit status: the run stopped because a variable became NaN or infinite.
+const EXIT_DIVERGED: u8 = 3;
+/// Exit status: the run was interrupted (Ctrl-C), as shells report SIGINT.
+const EXIT_INTERRUPTED: u8 = 130;
 
 /// snnc: a compiler for spiking neural network models.
 #[derive(Parser, Debug)]
@@ -33,9 +37,14 @@ enum Command {
         files: Vec<PathBuf>,
     },
     /// Run a model with the JIT and write its monitors' data to a folder.
+    ///
+    /// Exit status: 0 when the run finished (or stopped at `--stop-after`), 1 on a
+    /// model error, 2 on bad usage or unreadable/unwritable files, 3 when a
+    /// variable became NaN or infinite, 130 when interrupted by Ctrl-C.
     Run {
-        /// The model file.
-        file: PathBuf,
+        /// The model file (with `--resume`: the run's own model file by default).
+        #[arg(required_unless_present = "resume")]
+        file: Option<PathBuf>,
         #[command(flatten)]
         options: RunOptions,
     },
@@ -89,12 +98,21 @@ pub fn main() -> ExitCode {
             bench(&file, steps, repeats, seed).err().unwrap_or(ExitCode::SUCCESS)
         }
         Command::Emit { ir, clif, asm, rust, file } => emit(&file, ir || !(clif || asm || rust), clif, asm, rust),
-        Command::Run { file, options } => crate::cli::run(&file, &options).err().unwrap_or(ExitCode::SUCCESS),
+        Command::Run { file, options } => {
+            let result = match &options.resume {
+                Some(dir) => resume(dir, file.as_deref(), &options),
+                None => match &file {
+                    Some(file) => run(file, &options, None),
+                    None => Err(usage_error("give a model file, or `--resume RUN_DIR`")),
+                },
+            };
+            result.err().unwrap_or(ExitCode::SUCCESS)
+        }
     }
 }
 
 /// What `snnc run` was asked to do.
-#[derive(clap::Args, Debug)]
+#[derive(clap::Args, Clone, Debug)]
 struct RunOptions {
     /// Number of steps (default: the model's `steps` or `duration`).
     #[arg(long, conflicts_with = "duration")]
@@ -133,6 +151,30 @@ struct RunOptions {
     /// Threads for `--replicas` (default: one per core).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     threads: Option<u32>,
+    /// Every N steps (counted over the whole run), write the outputs so far and a
+    /// checkpoint (`checkpoint.bin`) into the output folder, atomically, so that
+    /// `--resume` can continue from there after a crash or a kill.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    checkpoint_every: Option<u64>,
+    /// Stop once the run has done N steps in all (counted over its episodes), as
+    /// Ctrl-C does: write the outputs so far and a checkpoint; `--resume` continues.
+    /// For batch jobs with a wall-time limit.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    stop_after: Option<u64>,
+    /// Continue the stopped or interrupted run in RUN_DIR from its checkpoint, with
+    /// its model, constants, seed and length; the result is bitwise that of an
+    /// uninterrupted run. The model file must be unchanged.
+    #[arg(
+        long,
+        value_name = "RUN_DIR",
+        conflicts_with_all = ["steps", "duration", "seed", "sets", "out", "episodes", "random_policy", "replicas"]
+    )]
+    resume: Option<PathBuf>,
+    /// Every N steps, check that no state variable is NaN or infinite (infinite
+    /// is allowed in a variable that started so), and stop the run, naming the
+    /// variable, group, index and step, if one is. 0: never check.
+    #[arg(long, value_name = "N", default_value_t = 100)]
+    guard_every: u64,
 }
 
 /// `--replicas K`: a whole number, at least 1.
@@ -169,9 +211,107 @@ fn usage_error(message: impl std::fmt::Display) -> ExitCode {
 
 use crate::aot::fnv1a;
 
-fn run(path: &std::path::Path, options: &RunOptions) -> Result<(), ExitCode> {
+/// A run to continue from its checkpoint (`--resume`).
+struct Resumed {
+    /// The checkpoint's bytes.
+    checkpoint: Vec<u8>,
+    /// The model file's hash when the run started (`model_fnv1a64`).
+    model_hash: String,
+}
+
+/// Set by Ctrl-C: the runs stop after their current step.
+static INTERRUPTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Makes Ctrl-C stop runs cleanly after the current step; a second Ctrl-C ends the
+/// process at once. Without a handler (one could not be set) Ctrl-C ends it as usual.
+fn catch_interrupts() {
+    let _ = ctrlc::set_handler(|| {
+        if INTERRUPTED.swap(true, std::sync::atomic::Ordering::Relaxed) {
+            std::process::exit(i32::from(EXIT_INTERRUPTED));
+        }
+    });
+}
+
+/// `snnc run --resume DIR [FILE]`: reads the run's `run.json` and checkpoint, and
+/// runs the rest of it with the options it started with.
+fn resume(dir: &std::path::Path, file: Option<&std::path::Path>, options: &RunOptions) -> Result<(), ExitCode> {
+    let shown = dir.display();
+    let text = std::fs::read_to_string(dir.join("run.json"))
+        .map_err(|e| usage_error(format!("`--resume {shown}`: not an snnc run folder (run.json: {e})")))?;
+    let info: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|e| usage_error(format!("`--resume {shown}`: run.json is not valid JSON: {e}")))?;
+    match info["status"].as_str() {
+        Some("complete") | None => {
+            return Err(usage_error(format!("`--resume {shown}`: the run is complete, there is nothing to resume")));
+        }
+        Some("diverged") => {
+            return Err(usage_error(format!(
+                "`--resume {shown}`: the run stopped because it diverged ({}); it would diverge again",
+                info["error"].as_str().unwrap_or("a variable became NaN or infinite")
+            )));
+        }
+        Some(_) => {}
+    }
+    if info["replicas"].as_u64().is_some_and(|k| k > 1) {
+        let dirs: Vec<String> = info["replica_dirs"]
+            .as_array()
+            .map(|a| a.iter().filter_map(|d| d.as_str()).map(|d| dir.join(d).display().to_string()).collect())
+            .unwrap_or_default();
+        return Err(usage_error(format!(
+            "`--resume {shown}`: a run of replicas is resumed one replica at a time: `snnc run --resume {}`",
+            dirs.first().map_or("<dir>/replica-0", String::as_str)
+        )));
+    }
+    let checkpoint_path = dir.join("checkpoint.bin");
+    let checkpoint = std::fs::read(&checkpoint_path)
+        .map_err(|e| usage_error(format!("`--resume {shown}`: cannot read `{}`: {e}", checkpoint_path.display())))?;
+    let corrupt = |what: &str| usage_error(format!("`--resume {shown}`: run.json lacks {what}"));
+    let saved = &info["run"];
+    let model_path = match file {
+        Some(file) => file.to_path_buf(),
+        None => PathBuf::from(info["model_path"].as_str().ok_or_else(|| corrupt("`model_path`"))?),
+    };
+    let sets = info["overrides"]
+        .as_array()
+        .ok_or_else(|| corrupt("`overrides`"))?
+        .iter()
+        .map(|s| s.as_str().map(str::to_string))
+        .collect::<Option<Vec<String>>>()
+        .ok_or_else(|| corrupt("`overrides` as text"))?;
+    let continued = RunOptions {
+        steps: Some(saved["steps_per_episode"].as_u64().ok_or_else(|| corrupt("`run.steps_per_episode`"))?),
+        duration: None,
+        seed: Some(info["seed"].as_u64().ok_or_else(|| corrupt("`seed`"))?),
+        sets,
+        out: Some(dir.to_path_buf()),
+        quiet: options.quiet,
+        episodes: saved["episodes"].as_u64().map(|e| e as u32),
+        random_policy: saved["random_policy"].as_bool().unwrap_or(false),
+        backend: options.backend,
+        replicas: 1,
+        threads: None,
+        checkpoint_every: options.checkpoint_every.or(saved["checkpoint_every"].as_u64()),
+        stop_after: options.stop_after,
+        resume: None,
+        guard_every: options.guard_every,
+    };
+    let model_hash = info["model_fnv1a64"].as_str().ok_or_else(|| corrupt("`model_fnv1a64`"))?.to_string();
+    run(&model_path, &continued, Some(&Resumed { checkpoint, model_hash }))
+}
+
+fn run(path: &std::path::Path, options: &RunOptions, resumed: Option<&Resumed>) -> Result<(), ExitCode> {
     let name = path.display().to_string();
     let source = std::fs::read_to_string(path).map_err(|e| usage_error(format!("cannot read `{name}`: {e}")))?;
+    if let Some(resumed) = resumed {
+        let hash = format!("{:016x}", fnv1a(source.as_bytes()));
+        if hash != resumed.model_hash {
+            return Err(usage_error(format!(
+                "`{name}` changed since the run started (hash {hash}, the run's {}): put the model back as it was, \
+                 or start a new run",
+                resumed.model_hash
+            )));
+        }
+    }
     let mut overrides = Vec::new();
     for set in &options.sets {
         let (key, text) = set
@@ -246,6 +386,18 @@ fn run(path: &std::path::Path, options: &RunOptions) -> Result<(), ExitCode> {
             out.display()
         )));
     }
+    if options.replicas > 1 && (options.checkpoint_every.is_some() || options.stop_after.is_some()) {
+        return Err(usage_error(
+            "`--checkpoint-every` and `--stop-after` apply to single runs: run the replicas as separate runs \
+             (`--seed`), or without them (Ctrl-C still stops every replica with a checkpoint)",
+        ));
+    }
+    if options.stop_after.is_some_and(|n| n >= total_steps) {
+        return Err(usage_error(format!(
+            "`--stop-after {}`: the run has only {total_steps} steps",
+            options.stop_after.unwrap_or_default()
+        )));
+    }
     let dir = crate::output::RunDir::create(&out).map_err(usage_error)?;
 
     let module = lower(path, &source, &model)?;
@@ -255,31 +407,102 @@ fn run(path: &std::path::Path, options: &RunOptions) -> Result<(), ExitCode> {
         ExitCode::from(status)
     })?;
     let compile_seconds = started.elapsed().as_secs_f64();
-    let job =
-        Job { name: &name, source: &source, model: &model, options, steps, episodes, total_steps, compile_seconds };
+    let model_path = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+    let job = Job {
+        name: &name,
+        model_path: &model_path,
+        source: &source,
+        model: &model,
+        options,
+        steps,
+        episodes,
+        total_steps,
+        compile_seconds,
+    };
+    catch_interrupts();
     if options.replicas > 1 {
         return job.run_replicas(dir, &module, kernels.functions(), &seeds, &out);
     }
 
-    let bar = progress_bar(total_steps, options.quiet);
-    let finished = job.simulate(module, kernels, seed, bar.as_ref(), !options.quiet).map_err(|e| {
+    let model_error = |e: String| {
         eprintln!("error: {e}");
         ExitCode::from(EXIT_MODEL_ERROR)
-    })?;
+    };
+    let mut state = job.start(module, kernels, seed).map_err(model_error)?;
+    if let Some(resumed) = resumed {
+        state
+            .restore(&resumed.checkpoint)
+            .map_err(|e| usage_error(format!("cannot resume from `{}`: {e}", out.join("checkpoint.bin").display())))?;
+        let done = state.sim.step_number();
+        if let Some(n) = options.stop_after.filter(|&n| n <= done) {
+            return Err(usage_error(format!("`--stop-after {n}`: the run has already done {done} steps")));
+        }
+    }
+    let bar = progress_bar(total_steps, options.quiet);
+    if let Some(bar) = &bar {
+        bar.set_position(state.sim.step_number());
+    }
+    let mut dir = Some(dir);
+    let mut checkpoint = |state: &RunState| -> Result<(), String> {
+        let next = match dir.take() {
+            Some(next) => next,
+            None => crate::output::RunDir::create(&out).map_err(|e| e.to_string())?,
+        };
+        job.write(next, state, seed, &Outcome::Running, None).map(|_| ())
+    };
+    let outcome = job.simulate(&mut state, bar.as_ref(), !options.quiet, &mut checkpoint).map_err(model_error)?;
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
-    let report = job.report(&finished, seed);
-    let written = Job::write(dir, &finished, &report.info).map_err(usage_error)?;
-    if !options.quiet {
-        eprintln!("{}, compiled in {:.1} ms -> {}", report.line(), compile_seconds * 1e3, written.display());
+    let dir = match dir.take() {
+        Some(dir) => dir,
+        None => crate::output::RunDir::create(&out).map_err(usage_error)?,
+    };
+    let (written, report) = job.write(dir, &state, seed, &outcome, None).map_err(usage_error)?;
+    let resume_hint = || format!("continue with `snnc run --resume {}`", written.display());
+    match &outcome {
+        Outcome::Complete | Outcome::Running => {
+            if !options.quiet {
+                eprintln!("{}, compiled in {:.1} ms -> {}", report.line(), compile_seconds * 1e3, written.display());
+            }
+            Ok(())
+        }
+        Outcome::Stopped => {
+            if !options.quiet {
+                eprintln!("stopped after {}; {}", report.line(), resume_hint());
+            }
+            Ok(())
+        }
+        Outcome::Interrupted => {
+            eprintln!("interrupted after {}; {}", report.line(), resume_hint());
+            Err(ExitCode::from(EXIT_INTERRUPTED))
+        }
+        Outcome::Diverged(bad) => {
+            eprintln!(
+                "error: the run diverged: {bad}{}; the outputs up to then are in {}",
+                finite_before(bad, options.guard_every),
+                written.display()
+            );
+            Err(ExitCode::from(EXIT_DIVERGED))
+        }
     }
-    Ok(())
+}
+
+/// `(all values were finite at step N)`: the last check that found nothing.
+fn finite_before(bad: &crate::sim::NonFinite, every: u64) -> String {
+    match bad.step.checked_sub(every.max(1)) {
+        Some(step) if every > 0 && bad.step.is_multiple_of(every) => {
+            format!(" (all values were finite at step {step})")
+        }
+        _ => String::new(),
+    }
 }
 
 /// A checked and compiled `snnc run`: what its run, or each of its replicas, needs.
 struct Job<'a> {
     name: &'a str,
+    /// The model file, as an absolute path where it can be found (for `--resume`).
+    model_path: &'a std::path::Path,
     source: &'a str,
     model: &'a snnc_compiler::Model,
     options: &'a RunOptions,
@@ -291,12 +514,95 @@ struct Job<'a> {
     compile_seconds: f64,
 }
 
-/// A run that has finished, before its files are written.
-struct Finished {
+/// A run in progress (or done): the simulation, its records, and where it stands.
+struct RunState {
     sim: crate::Simulation,
     monitors: crate::Monitors,
+    /// The current episode (from 0), and the steps done in it.
+    episode: u32,
+    done: u64,
+    /// The summaries of the episodes finished so far.
     summaries: Vec<EpisodeSummary>,
+    /// Time spent stepping, over all sessions of the run.
     run_seconds: f64,
+}
+
+impl RunState {
+    /// The whole state as a checkpoint: where the run stands, then the simulation
+    /// and the monitors (`crate::checkpoint`).
+    fn checkpoint(&self) -> Result<Vec<u8>, String> {
+        let mut w = crate::checkpoint::Writer::new();
+        w.tag("run");
+        w.u64(u64::from(self.episode));
+        w.u64(self.done);
+        w.f64(self.run_seconds);
+        w.u64(self.summaries.len() as u64);
+        for summary in &self.summaries {
+            w.u64(summary.steps);
+            w.f64(summary.reward);
+            w.u64(summary.counters.len() as u64);
+            for (name, value) in &summary.counters {
+                w.str(name);
+                w.f64(*value);
+            }
+        }
+        self.sim.save(&mut w)?;
+        self.monitors.save(&mut w);
+        Ok(w.into_bytes())
+    }
+
+    /// Continues from a checkpoint, in a state freshly started for the same run.
+    fn restore(&mut self, bytes: &[u8]) -> Result<(), String> {
+        let mut r = crate::checkpoint::Reader::new(bytes)?;
+        r.tag("run")?;
+        self.episode = u32::try_from(r.u64()?).map_err(|_| "the checkpoint is corrupt: episode")?;
+        self.done = r.u64()?;
+        self.run_seconds = r.f64()?;
+        let n = r.u64()?;
+        self.summaries.clear();
+        for _ in 0..n {
+            let (steps, reward) = (r.u64()?, r.f64()?);
+            let count = r.u64()?;
+            let counters = (0..count).map(|_| Ok((r.str()?, r.f64()?))).collect::<Result<Vec<_>, String>>()?;
+            self.summaries.push(EpisodeSummary { steps, reward, counters });
+        }
+        self.sim.restore(&mut r)?;
+        self.monitors.restore(&mut r)?;
+        r.finish()
+    }
+}
+
+/// How a run (or one session of it) ended.
+#[derive(Debug)]
+enum Outcome {
+    /// Every step ran.
+    Complete,
+    /// Still going: a periodic checkpoint.
+    Running,
+    /// `--stop-after`: stopped where asked, with a checkpoint.
+    Stopped,
+    /// Ctrl-C: stopped after the current step, with a checkpoint.
+    Interrupted,
+    /// The guard found a NaN or infinite value.
+    Diverged(crate::sim::NonFinite),
+}
+
+impl Outcome {
+    /// `run.json`'s `status`.
+    fn status(&self) -> &'static str {
+        match self {
+            Outcome::Complete => "complete",
+            Outcome::Running => "running",
+            Outcome::Stopped => "stopped",
+            Outcome::Interrupted => "interrupted",
+            Outcome::Diverged(_) => "diverged",
+        }
+    }
+
+    /// Whether the run can go on from here (its folder gets a checkpoint).
+    fn resumable(&self) -> bool {
+        matches!(self, Outcome::Running | Outcome::Stopped | Outcome::Interrupted)
+    }
 }
 
 /// What a finished run reports: its `run.json`, and numbers for the terminal.
@@ -324,64 +630,107 @@ impl Report {
 }
 
 impl Job<'_> {
-    /// Runs the model once with `seed` on `kernels` (compiled from `module`):
-    /// every episode, with the monitors. `bar` counts the steps; `episode_lines`
-    /// prints each episode's summary. `Err` is a model error.
-    fn simulate(
+    /// A fresh run of the model with `seed` on `kernels` (compiled from `module`).
+    fn start(
         &self,
         module: snnc_compiler::ir::Module,
         kernels: Box<dyn crate::sim::Kernels>,
         seed: u64,
-        bar: Option<&indicatif::ProgressBar>,
-        episode_lines: bool,
-    ) -> Result<Finished, String> {
+    ) -> Result<RunState, String> {
         let mut sim = crate::Simulation::new(module, kernels, seed)?;
         if self.options.random_policy
             && let Some(closed_loop) = sim.closed_loop_mut()
         {
             closed_loop.set_policy(crate::env::Policy::Random);
         }
-        let mut monitors = crate::Monitors::new(self.model, &sim, self.total_steps)?;
-        let run_started = std::time::Instant::now();
-        let mut summaries = Vec::new();
-        for episode in 0..self.episodes {
-            if episode > 0
-                && let Some(closed_loop) = sim.closed_loop_mut()
+        let monitors = crate::Monitors::new(self.model, &sim, self.total_steps)?;
+        Ok(RunState { sim, monitors, episode: 0, done: 0, summaries: Vec::new(), run_seconds: 0.0 })
+    }
+
+    /// Runs from where `state` stands to the end of every episode, or until Ctrl-C,
+    /// `--stop-after`, or the guard stops it; `checkpoint` is called every
+    /// `--checkpoint-every` steps. `bar` counts the steps; `episode_lines` prints
+    /// each episode's summary. `Err` is a model error or a failed checkpoint.
+    fn simulate(
+        &self,
+        state: &mut RunState,
+        bar: Option<&indicatif::ProgressBar>,
+        episode_lines: bool,
+        checkpoint: &mut dyn FnMut(&RunState) -> Result<(), String>,
+    ) -> Result<Outcome, String> {
+        let started = std::time::Instant::now();
+        let elapsed_before = state.run_seconds;
+        let guard = self.options.guard_every;
+        let outcome = 'run: loop {
+            if state.episode >= self.episodes {
+                break 'run Outcome::Complete;
+            }
+            if state.episode > 0
+                && state.done == 0
+                && let Some(closed_loop) = state.sim.closed_loop_mut()
             {
                 closed_loop.start_episode();
             }
             let chunk = 1000u64;
-            let mut done = 0u64;
-            while done < self.steps {
-                let n = chunk.min(self.steps - done);
+            while state.done < self.steps {
+                let n = chunk.min(self.steps - state.done);
                 for _ in 0..n {
-                    sim.step(&mut monitors);
+                    state.sim.step(&mut state.monitors);
+                    state.done += 1;
+                    let step = state.sim.step_number();
+                    if guard > 0
+                        && step.is_multiple_of(guard)
+                        && let Some(bad) = state.sim.non_finite()
+                    {
+                        break 'run Outcome::Diverged(bad);
+                    }
+                    if step >= self.total_steps {
+                        continue;
+                    }
+                    if INTERRUPTED.load(std::sync::atomic::Ordering::Relaxed) {
+                        break 'run Outcome::Interrupted;
+                    }
+                    if self.options.stop_after == Some(step) {
+                        break 'run Outcome::Stopped;
+                    }
+                    if self.options.checkpoint_every.is_some_and(|every| step.is_multiple_of(every)) {
+                        state.run_seconds = elapsed_before + started.elapsed().as_secs_f64();
+                        checkpoint(state)?;
+                    }
                 }
-                done += n;
                 if let Some(bar) = bar {
-                    if run_started.elapsed().as_secs_f64() > 1.0 && bar.is_hidden() {
+                    if started.elapsed().as_secs_f64() > 1.0 && bar.is_hidden() {
                         bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
                     }
                     bar.inc(n);
                 }
             }
-            monitors.end_episode(&sim);
-            if let Some(closed_loop) = sim.closed_loop() {
+            state.monitors.end_episode(&state.sim);
+            if let Some(closed_loop) = state.sim.closed_loop() {
                 let summary = EpisodeSummary::of(closed_loop, self.steps);
                 if episode_lines {
-                    print_line(bar, summary.line(episode));
+                    print_line(bar, summary.line(state.episode));
                 }
-                summaries.push(summary);
+                state.summaries.push(summary);
             }
-        }
-        let run_seconds = run_started.elapsed().as_secs_f64();
-        Ok(Finished { sim, monitors, summaries, run_seconds })
+            state.episode += 1;
+            state.done = 0;
+        };
+        // The end of the run is checked too, whatever the guard's period.
+        let outcome = match outcome {
+            Outcome::Complete if guard > 0 => state.sim.non_finite().map_or(Outcome::Complete, Outcome::Diverged),
+            other => other,
+        };
+        state.run_seconds = elapsed_before + started.elapsed().as_secs_f64();
+        Ok(outcome)
     }
 
-    /// What every `run.json` holds: the model, its constants, the run's length, the back end.
+    /// What every `run.json` holds: the model, its constants, the run's length and
+    /// options (what `--resume` needs), the back end.
     fn base_info(&self, seed: u64, dt: f64) -> serde_json::Value {
         serde_json::json!({
             "model": self.name,
+            "model_path": self.model_path.display().to_string(),
             "model_fnv1a64": format!("{:016x}", fnv1a(self.source.as_bytes())),
             "constants": self.model.constants.iter().map(|c| (c.name.clone(), serde_json::json!(c.value))).collect::<serde_json::Map<_, _>>(),
             "overrides": self.options.sets,
@@ -391,16 +740,23 @@ impl Job<'_> {
             "backend": self.options.backend.name(),
             "snnc_version": env!("CARGO_PKG_VERSION"),
             "compile_seconds": self.compile_seconds,
+            "run": {
+                "steps_per_episode": self.steps,
+                "episodes": self.options.episodes,
+                "random_policy": self.options.random_policy,
+                "checkpoint_every": self.options.checkpoint_every,
+                "guard_every": self.options.guard_every,
+            },
         })
     }
 
-    /// The `run.json` of a finished run seeded `seed`, and its numbers.
-    fn report(&self, finished: &Finished, seed: u64) -> Report {
-        let sim = &finished.sim;
+    /// The `run.json` of a run seeded `seed` as far as it went, and its numbers.
+    fn report(&self, state: &RunState, seed: u64) -> Report {
+        let sim = &state.sim;
         let layout = &sim.module().layout;
         let dt = sim.module().dt;
-        let steps = self.total_steps;
-        let totals = finished.monitors.spike_totals();
+        let steps = sim.step_number();
+        let totals = state.monitors.spike_totals();
         let model_time = steps as f64 * dt;
         let rates: Vec<(String, f64)> = layout
             .populations
@@ -411,9 +767,10 @@ impl Job<'_> {
                 (p.name.clone(), if model_time > 0.0 { n as f64 / (f64::from(p.size) * model_time) } else { 0.0 })
             })
             .collect();
-        let run_seconds = finished.run_seconds;
+        let run_seconds = state.run_seconds;
         let steps_per_second = if run_seconds > 0.0 { steps as f64 / run_seconds } else { 0.0 };
         let mut info = self.base_info(seed, dt);
+        info["completed_steps"] = serde_json::json!(steps);
         info["run_seconds"] = serde_json::json!(run_seconds);
         info["steps_per_second"] = serde_json::json!(steps_per_second);
         info["spikes"] = serde_json::Value::Object(
@@ -429,31 +786,50 @@ impl Job<'_> {
             serde_json::Value::Object(rates.iter().map(|(n, r)| (n.clone(), serde_json::json!(r))).collect());
         if let Some(env) = &self.model.environment {
             info["environment"] = serde_json::json!(env.spec.name);
-            info["episodes"] =
-                serde_json::json!(finished.summaries.iter().map(EpisodeSummary::json).collect::<Vec<_>>());
+            info["episodes"] = serde_json::json!(state.summaries.iter().map(EpisodeSummary::json).collect::<Vec<_>>());
             info["steps_per_episode"] = serde_json::json!(self.steps);
             info["policy"] = serde_json::json!(if self.options.random_policy { "random" } else { "model" });
         }
         Report { info, rates, spikes: totals.iter().sum(), steps, steps_per_second }
     }
 
-    /// Writes a finished run's files and `run.json` into `dir`, and commits it.
+    /// Writes a run's files as far as it went into `dir`, with `run.json` (its
+    /// status, and for a run that can go on, its checkpoint), and commits it.
     fn write(
+        &self,
         dir: crate::output::RunDir,
-        finished: &Finished,
-        info: &serde_json::Value,
-    ) -> Result<PathBuf, crate::output::OutputError> {
-        finished
+        state: &RunState,
+        seed: u64,
+        outcome: &Outcome,
+        replica: Option<u32>,
+    ) -> Result<(PathBuf, Report), String> {
+        let mut report = self.report(state, seed);
+        report.info["status"] = serde_json::json!(outcome.status());
+        if let Some(r) = replica {
+            report.info["replica"] = serde_json::json!(r);
+        }
+        if let Outcome::Diverged(bad) = outcome {
+            report.info["error"] = serde_json::json!(bad.to_string());
+        }
+        if outcome.resumable() {
+            dir.write_bytes("checkpoint.bin", &state.checkpoint()?).map_err(|e| e.to_string())?;
+            report.info["checkpoint"] = serde_json::json!("checkpoint.bin");
+        }
+        let written = state
             .monitors
-            .write(&dir, &finished.sim)
-            .and_then(|()| dir.write_json("run.json", info))
+            .write(&dir, &state.sim)
+            .and_then(|()| dir.write_json("run.json", &report.info))
             .and_then(|()| dir.commit())
+            .map_err(|e| e.to_string())?;
+        Ok((written, report))
     }
 
     /// `--replicas K` (K > 1): runs replica `r` with `seeds[r]` in parallel on the
     /// compiled `functions` (their owner outlives the call), each writing a single run's files into `replica-<r>/` of
     /// `dir`; then `summary.json` and `run.json` (the replicas' seeds and folders),
     /// and commits `dir`. One line per finished replica and a table at the end.
+    /// Ctrl-C stops every replica with a checkpoint in its folder; a replica that
+    /// diverges keeps its folder and the others go on (exit status 3 at the end).
     fn run_replicas(
         &self,
         dir: crate::output::RunDir,
@@ -468,21 +844,22 @@ impl Job<'_> {
         let started = std::time::Instant::now();
         let replica = |r: u32,
                        kernels: Box<dyn crate::sim::Kernels>|
-         -> Result<crate::replicas::Replica, (u8, String)> {
+         -> Result<(crate::replicas::Replica, Outcome), (u8, String)> {
             let seed = seeds.get(r as usize).copied().unwrap_or_default();
             let context = |e: String| format!("replica {r} (seed {seed}): {e}");
-            let finished = self
-                .simulate(module.clone(), kernels, seed, bar.as_ref(), false)
+            let mut state = self.start(module.clone(), kernels, seed).map_err(|e| (EXIT_MODEL_ERROR, context(e)))?;
+            let outcome = self
+                .simulate(&mut state, bar.as_ref(), false, &mut |_| Ok(()))
                 .map_err(|e| (EXIT_MODEL_ERROR, context(e)))?;
-            let mut report = self.report(&finished, seed);
-            report.info["replica"] = serde_json::json!(r);
             let name = crate::replicas::dir_name(r, count);
-            let written = crate::output::RunDir::create(&dir.staging_path().join(&name))
-                .and_then(|sub| Job::write(sub, &finished, &report.info))
-                .map_err(|e| (EXIT_USAGE, context(e.to_string())));
-            written?;
-            if !quiet {
-                let food: Vec<String> = finished
+            let (_, report) = crate::output::RunDir::create(&dir.staging_path().join(&name))
+                .map_err(|e| e.to_string())
+                .and_then(|sub| self.write(sub, &state, seed, &outcome, Some(r)))
+                .map_err(|e| (EXIT_USAGE, context(e)))?;
+            if let Outcome::Diverged(bad) = &outcome {
+                print_line(bar.as_ref(), format!("error: replica {r} (seed {seed}) diverged: {bad}"));
+            } else if !quiet {
+                let food: Vec<String> = state
                     .summaries
                     .iter()
                     .filter_map(EpisodeSummary::food_per_1000)
@@ -496,12 +873,13 @@ impl Job<'_> {
                     format!("replica {r} (seed {seed}): {}{food} -> {}", report.line(), out.join(&name).display()),
                 );
             }
-            Ok(crate::replicas::Replica {
+            let replica = crate::replicas::Replica {
                 seed,
                 dir: name,
-                episodes: finished.summaries.iter().map(EpisodeSummary::metrics).collect(),
+                episodes: state.summaries.iter().map(EpisodeSummary::metrics).collect(),
                 rates: report.rates,
-            })
+            };
+            Ok((replica, outcome))
         };
         let work = || (rayon::current_num_threads(), crate::replicas::run(functions, count, replica));
         let (threads, results) = match self.options.threads {
@@ -516,13 +894,28 @@ impl Job<'_> {
         if let Some(bar) = bar {
             bar.finish_and_clear();
         }
-        let replicas = results.into_iter().collect::<Result<Vec<_>, _>>().map_err(|(status, e)| {
-            eprintln!("error: {e}");
-            ExitCode::from(status)
-        })?;
+        let (replicas, outcomes): (Vec<_>, Vec<_>) = results
+            .into_iter()
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|(status, e)| {
+                eprintln!("error: {e}");
+                ExitCode::from(status)
+            })?
+            .into_iter()
+            .unzip();
         let all_steps = self.total_steps as f64 * f64::from(count);
         let steps_per_second = if run_seconds > 0.0 { all_steps / run_seconds } else { 0.0 };
+        let interrupted = outcomes.iter().any(|o| matches!(o, Outcome::Interrupted));
+        let diverged = outcomes.iter().filter(|o| matches!(o, Outcome::Diverged(_))).count();
         let mut info = self.base_info(seeds.first().copied().unwrap_or_default(), module.dt);
+        info["status"] = serde_json::json!(if interrupted {
+            "interrupted"
+        } else if diverged > 0 {
+            "diverged"
+        } else {
+            "complete"
+        });
+        info["replica_status"] = serde_json::json!(outcomes.iter().map(Outcome::status).collect::<Vec<_>>());
         info["replicas"] = serde_json::json!(count);
         info["seeds"] = serde_json::json!(seeds);
         info["replica_dirs"] = serde_json::json!(replicas.iter().map(|r| r.dir.as_str()).collect::<Vec<_>>());
@@ -540,7 +933,7 @@ impl Job<'_> {
             .and_then(|()| dir.write_json("run.json", &info))
             .and_then(|()| dir.commit())
             .map_err(usage_error)?;
-        if !quiet {
+        if !quiet || interrupted {
             eprintln!("{}", crate::replicas::table(&replicas));
             eprintln!(
                 "{count} replicas of {} steps on {threads} thread{} in {run_seconds:.2} s ({steps_per_second:.0} steps/s in all), compiled once in {:.1} ms -> {}",
@@ -549,6 +942,17 @@ impl Job<'_> {
                 self.compile_seconds * 1e3,
                 written.display()
             );
+        }
+        if interrupted {
+            eprintln!(
+                "interrupted: each replica's folder has a checkpoint; continue one with `snnc run --resume {}`",
+                written.join(crate::replicas::dir_name(0, count)).display()
+            );
+            return Err(ExitCode::from(EXIT_INTERRUPTED));
+        }
+        if diverged > 0 {
+            eprintln!("error: {diverged} of {count} replicas diverged (see their run.json)");
+            return Err(ExitCode::from(EXIT_DIVERGED));
         }
         Ok(())
     }
@@ -669,7 +1073,7 @@ struct EpisodeSummary {
     steps: u64,
     reward: f64,
     /// The environment's counters (`food`, ...).
-    counters: Vec<(&'static str, f64)>,
+    counters: Vec<(String, f64)>,
 }
 
 impl EpisodeSummary {
@@ -677,7 +1081,12 @@ impl EpisodeSummary {
         EpisodeSummary {
             steps,
             reward: closed_loop.episode_reward(),
-            counters: closed_loop.environment().episode_summary(),
+            counters: closed_loop
+                .environment()
+                .episode_summary()
+                .into_iter()
+                .map(|(n, v)| (n.to_string(), v))
+                .collect(),
         }
     }
 
@@ -709,7 +1118,7 @@ impl EpisodeSummary {
         let mut value = serde_json::json!({ "steps": self.steps, "reward": self.reward });
         for (name, count) in &self.counters {
             // Counts are whole numbers: written as integers.
-            value[*name] = if count.fract() == 0.0 && count.abs() < 9e15 {
+            value[name.as_str()] = if count.fract() == 0.0 && count.abs() < 9e15 {
                 serde_json::json!(*count as i64)
             } else {
                 serde_json::json!(count)

@@ -13,9 +13,11 @@ pub use snnc_compiler::abi;
 extern crate self as snnc_runtime;
 
 pub mod aot;
+pub mod checkpoint;
 #[cfg(feature = "cli")]
 pub mod cli;
 pub mod env;
+pub mod memory;
 pub mod monitor;
 pub mod output;
 pub mod replicas;

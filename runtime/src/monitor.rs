@@ -5,10 +5,16 @@
 //! step k is the state before step k's update. Buffers are sized up front where the
 //! run length says how much will be recorded; spikes grow by doubling.
 
+use crate::checkpoint::{Reader, Writer, expect_equal};
 use crate::output::{Array, OutputError, RunDir};
 use crate::sim::Simulation;
 use snnc_compiler::ir::{KernelKind, VarId};
 use snnc_compiler::model::{Model, MonitorKind, Object, Period};
+
+/// Makes room for `n` more items, failing with a message rather than aborting.
+fn reserve<T>(v: &mut Vec<T>, n: usize) -> Result<(), String> {
+    v.try_reserve(n).map_err(|e| format!("cannot allocate a monitor's buffer: {e}"))
+}
 
 /// Spikes of one population.
 #[derive(Debug)]
@@ -99,15 +105,8 @@ impl Monitors {
         let mut monitors = Monitors { totals: vec![0; layout.populations.len()], ..Monitors::default() };
         if let Some(closed_loop) = sim.closed_loop() {
             let fields = closed_loop.environment().trajectory_fields().to_vec();
-            monitors.trajectory = Some(Trajectory {
-                scratch: vec![0.0; fields.len()],
-                steps: Vec::with_capacity(steps as usize),
-                episodes: Vec::with_capacity(steps as usize),
-                values: Vec::with_capacity(steps as usize * fields.len()),
-                actions: Vec::with_capacity(steps as usize),
-                rewards: Vec::with_capacity(steps as usize),
-                fields,
-            });
+            monitors.trajectory =
+                Some(Trajectory { scratch: vec![0.0; fields.len()], fields, ..Trajectory::default() });
         }
         let shared = layout.population("shared");
         for m in &model.monitors {
@@ -137,7 +136,7 @@ impl Monitors {
                         population,
                         name: pop.name.clone(),
                         size: pop.size,
-                        counts: Vec::with_capacity(steps as usize),
+                        counts: Vec::new(),
                     }),
                     MonitorKind::Weights if m.every.is_none() => {
                         let (Object::Pathway(p), Some(k)) = (target.object, target.var) else {
@@ -161,7 +160,6 @@ impl Monitors {
                             None => (0..size).collect(),
                             Some(ranges) => ranges.iter().flat_map(|&(a, b)| a..b.min(size)).collect(),
                         };
-                        let samples = if every == u64::MAX { 1 } else { steps.div_ceil(every) as usize };
                         if module.kernels.iter().any(|k| k.kind == KernelKind::Observe && k.population == population)
                             && !monitors.observe.contains(&population)
                         {
@@ -171,15 +169,51 @@ impl Monitors {
                             var,
                             key: format!("{}.{}", pop.name, info.name),
                             every,
-                            steps: Vec::with_capacity(samples),
-                            values: Vec::with_capacity(samples * indices.len()),
+                            steps: Vec::new(),
+                            values: Vec::new(),
                             indices,
                         });
                     }
                 }
             }
         }
+        monitors.reserve(steps)?;
         Ok(monitors)
+    }
+
+    /// Sizes the buffers for `steps` steps up front, after checking that they fit
+    /// in memory (spike records grow as spikes come).
+    fn reserve(&mut self, steps: u64) -> Result<(), String> {
+        let samples = |every: u64| u128::from(if every == u64::MAX { 1 } else { steps.div_ceil(every) });
+        let mut estimate = crate::memory::Estimate::default();
+        for s in &self.states {
+            let bytes = samples(s.every) * (8 + 8 * s.indices.len() as u128);
+            estimate.add(format!("state monitor of `{}`", s.key), bytes);
+        }
+        for r in &self.rates {
+            estimate.add(format!("rate monitor of `{}`", r.name), u128::from(steps) * 4);
+        }
+        if let Some(t) = &self.trajectory {
+            estimate.add("trajectory", u128::from(steps) * (32 + 8 * t.fields.len() as u128));
+        }
+        estimate.check()?;
+        let count = |n: u128| usize::try_from(n).unwrap_or(usize::MAX);
+        for s in &mut self.states {
+            reserve(&mut s.steps, count(samples(s.every)))?;
+            reserve(&mut s.values, count(samples(s.every) * s.indices.len() as u128))?;
+        }
+        for r in &mut self.rates {
+            reserve(&mut r.counts, count(u128::from(steps)))?;
+        }
+        if let Some(t) = &mut self.trajectory {
+            let n = count(u128::from(steps));
+            reserve(&mut t.steps, n)?;
+            reserve(&mut t.episodes, n)?;
+            reserve(&mut t.values, n.saturating_mul(t.fields.len()))?;
+            reserve(&mut t.actions, n)?;
+            reserve(&mut t.rewards, n)?;
+        }
+        Ok(())
     }
 
     /// Records the state monitors due at the simulation's current step.
@@ -286,6 +320,82 @@ impl Monitors {
     /// Spikes per population over the run so far.
     pub fn spike_totals(&self) -> &[u64] {
         &self.totals
+    }
+
+    /// Writes everything recorded so far into a checkpoint.
+    pub fn save(&self, w: &mut Writer) {
+        w.tag("monitors");
+        w.u64s(&self.totals);
+        w.u64(self.spikes.len() as u64);
+        for s in &self.spikes {
+            w.i64s(&s.steps);
+            w.u32s(&s.indices);
+        }
+        w.u64(self.states.len() as u64);
+        for s in &self.states {
+            w.i64s(&s.steps);
+            w.f64s(&s.values);
+        }
+        w.u64(self.rates.len() as u64);
+        for r in &self.rates {
+            w.u32s(&r.counts);
+        }
+        w.u64(self.weights.len() as u64);
+        for r in &self.weights {
+            w.i64s(&r.steps);
+            w.f64s(&r.values);
+        }
+        w.bool(self.trajectory.is_some());
+        if let Some(t) = &self.trajectory {
+            w.i64s(&t.steps);
+            w.i64s(&t.episodes);
+            w.f64s(&t.values);
+            w.i64s(&t.actions);
+            w.f64s(&t.rewards);
+        }
+    }
+
+    /// Continues the records of a checkpoint, in monitors made for the same model
+    /// (`Monitors::new`): each monitor's records must fit its shape.
+    pub fn restore(&mut self, r: &mut Reader) -> Result<(), String> {
+        r.tag("monitors")?;
+        let totals = r.u64s()?;
+        expect_equal("the number of populations", totals.len(), self.totals.len())?;
+        self.totals = totals;
+        expect_equal("the number of spike monitors", r.u64()?, self.spikes.len() as u64)?;
+        for s in &mut self.spikes {
+            (s.steps, s.indices) = (r.i64s()?, r.u32s()?);
+            expect_equal("a spike monitor's record lengths", s.steps.len(), s.indices.len())?;
+        }
+        expect_equal("the number of state monitors", r.u64()?, self.states.len() as u64)?;
+        for s in &mut self.states {
+            (s.steps, s.values) = (r.i64s()?, r.f64s()?);
+            expect_equal(&format!("the samples of `{}`", s.key), s.values.len(), s.steps.len() * s.indices.len())?;
+        }
+        expect_equal("the number of rate monitors", r.u64()?, self.rates.len() as u64)?;
+        for rate in &mut self.rates {
+            rate.counts = r.u32s()?;
+        }
+        expect_equal("the number of weight monitors", r.u64()?, self.weights.len() as u64)?;
+        for w in &mut self.weights {
+            (w.steps, w.values) = (r.i64s()?, r.f64s()?);
+            let per_record = if w.steps.is_empty() { 0 } else { w.values.len() / w.steps.len() };
+            expect_equal(&format!("the records of `{}`", w.key), w.values.len(), per_record * w.steps.len())?;
+        }
+        expect_equal("whether a trajectory is recorded", r.bool()?, self.trajectory.is_some())?;
+        if let Some(t) = &mut self.trajectory {
+            (t.steps, t.episodes, t.values, t.actions, t.rewards) =
+                (r.i64s()?, r.i64s()?, r.f64s()?, r.i64s()?, r.f64s()?);
+            let n = t.steps.len();
+            let consistent = t.episodes.len() == n
+                && t.actions.len() == n
+                && t.rewards.len() == n
+                && t.values.len() == n * t.fields.len();
+            if !consistent {
+                return Err("the checkpoint is corrupt: the trajectory's columns differ in length".into());
+            }
+        }
+        Ok(())
     }
 
     /// Writes `spikes.npz`, `state.npz`, `rates.npz`, and `weights.npz` and

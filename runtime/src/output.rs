@@ -299,6 +299,17 @@ impl RunDir {
         .map_err(|cause| OutputError::new(Op::Write, Some(path.clone()), cause))
     }
 
+    /// Writes a file of raw bytes (such as a checkpoint) into the staging folder.
+    ///
+    /// # Errors
+    ///
+    /// Fails if `name` is not a plain file name or the file cannot be written.
+    pub fn write_bytes(&self, name: &str, bytes: &[u8]) -> Result<(), OutputError> {
+        let path = self.file_path(name)?;
+        write_atomically(&path, |file| Ok(file.write_all(bytes)?))
+            .map_err(|cause| OutputError::new(Op::Write, Some(path.clone()), cause))
+    }
+
     /// The staging folder (for callers that write other files).
     ///
     /// Files written there directly are not fsync'd by [`commit`](RunDir::commit) (only the

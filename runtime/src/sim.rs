@@ -11,6 +11,7 @@
 //! the thresholds, and ends the step with the decision, the move and the `reward`
 //! code, then records the move (the reference agent's order).
 
+use crate::checkpoint::{Reader, Writer, expect_equal};
 use crate::env::{ClosedLoop, Environment};
 use crate::monitor::Monitors;
 use snnc_compiler::abi::{self, KernelArgs, KernelFn};
@@ -131,6 +132,11 @@ impl StateArray {
         unsafe { std::slice::from_raw_parts(self.lines.as_ptr().cast::<f64>(), self.len) }
     }
 
+    fn as_mut_slice(&mut self) -> &mut [f64] {
+        // SAFETY: as in `as_slice`, and `&mut self` makes the borrow unique.
+        unsafe { std::slice::from_raw_parts_mut(self.lines.as_mut_ptr().cast::<f64>(), self.len) }
+    }
+
     fn as_mut_ptr(&mut self) -> *mut f64 {
         self.lines.as_mut_ptr().cast::<f64>()
     }
@@ -212,6 +218,44 @@ pub struct Simulation {
     schedule: Schedule,
     /// The environment, when the model is bound to one.
     closed_loop: Option<ClosedLoop>,
+    /// Per variable: whether all its values were finite once initialized. The
+    /// guard ([`Simulation::non_finite`]) reports infinities only in these (a
+    /// variable set to `inf` on purpose may stay so); NaN in any.
+    finite_at_start: Vec<bool>,
+}
+
+/// A value that became NaN or infinite: where the guard found it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NonFinite {
+    /// The variable's name.
+    pub var: String,
+    /// Its group, or its pathway for a synaptic variable.
+    pub owner: String,
+    /// Whether the owner is a pathway (then `index` is a synapse).
+    pub synaptic: bool,
+    /// The neuron (or synapse) index.
+    pub index: u32,
+    /// For a synapse: its presynaptic and postsynaptic neurons.
+    pub ends: Option<(u32, u32)>,
+    /// The value found.
+    pub value: f64,
+    /// The step the guard looked at (the value was found before this step ran).
+    pub step: u64,
+}
+
+impl std::fmt::Display for NonFinite {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let what = if self.value.is_nan() { "NaN".to_string() } else { format!("{}", self.value) };
+        if self.synaptic {
+            write!(f, "`{}` of pathway `{}` is {what} at synapse {}", self.var, self.owner, self.index)?;
+            if let Some((i, j)) = self.ends {
+                write!(f, " (neuron {i} -> {j})")?;
+            }
+        } else {
+            write!(f, "`{}` of group `{}` is {what} at neuron {}", self.var, self.owner, self.index)?;
+        }
+        write!(f, " at step {}", self.step)
+    }
 }
 
 impl std::fmt::Debug for Simulation {
@@ -238,6 +282,17 @@ impl Simulation {
         }
         let layout = &module.layout;
         let sizes: Vec<u32> = layout.populations.iter().map(|p| p.size).collect();
+        let mut estimate = crate::memory::Estimate::default();
+        for (p, population) in layout.populations.iter().enumerate() {
+            if layout.pathways.iter().any(|w| w.population == p) {
+                continue;
+            }
+            let arrays = population.vars.iter().filter(|&&v| !layout.vars[v].scalar).count() as u128;
+            // Each variable's array, and the spike list.
+            let bytes = u128::from(population.size) * (8 * arrays + 4);
+            estimate.add(format!("state of `{}` ({} neurons)", population.name, population.size), bytes);
+        }
+        estimate.check()?;
         let state: Vec<StateArray> = layout
             .vars
             .iter()
@@ -269,6 +324,7 @@ impl Simulation {
             seed,
             schedule,
             closed_loop: None,
+            finite_at_start: Vec::new(),
         };
         sim.refresh_pointers();
         for k in 0..sim.module.kernels.len() {
@@ -277,6 +333,23 @@ impl Simulation {
                 sim.call(k, 0);
             }
         }
+        for p in 0..sim.module.layout.pathways.len() {
+            let synapses = sim.estimate_synapses(p);
+            let info = &sim.module.layout.pathways[p];
+            if synapses > f64::from(u32::MAX) {
+                return Err(format!(
+                    "pathway `{}` would have about {synapses:.3e} synapses, more than 2^32: refused before allocating",
+                    info.name
+                ));
+            }
+            let vars = &sim.module.layout.populations[info.population].vars;
+            let arrays = vars.iter().filter(|&&v| !sim.module.layout.vars[v].scalar).count() as u128;
+            // pre, post, the post order and the pairs while sorting (20 bytes), the
+            // variables, and a delay in steps (4) with its queued events (4).
+            let per_synapse = 20 + 8 * arrays + if info.delay.is_some() { 8 } else { 0 };
+            estimate.add(format!("synapses of `{}` (about {synapses:.3e})", info.name), synapses as u128 * per_synapse);
+        }
+        estimate.check()?;
         for p in 0..sim.module.layout.pathways.len() {
             sim.connect(p)?;
         }
@@ -306,7 +379,131 @@ impl Simulation {
             let env = crate::env::create(&info.spec, &info.settings)?;
             sim.closed_loop = Some(ClosedLoop::new(env, info, &sim.sizes, seed)?);
         }
+        sim.finite_at_start = sim.state.iter().map(|a| a.as_slice().iter().all(|v| v.is_finite())).collect();
         Ok(sim)
+    }
+
+    /// The first value that is NaN, or infinite in a variable that started finite
+    /// (in variable order, then by index), if any. It reads every state array once:
+    /// cheap next to a step, but meant to run every so many steps, not every step.
+    pub fn non_finite(&self) -> Option<NonFinite> {
+        for (v, array) in self.state.iter().enumerate() {
+            let finite_at_start = self.finite_at_start.get(v).copied().unwrap_or(true);
+            let values = array.as_slice();
+            // NaN and the infinities are the values whose exponent bits are all set:
+            // a branch-free count (which vectorizes) finds the arrays worth a second look.
+            const EXPONENT: u64 = 0x7ff0_0000_0000_0000;
+            if values.iter().map(|x| u64::from(x.to_bits() & EXPONENT == EXPONENT)).sum::<u64>() == 0 {
+                continue;
+            }
+            let bad = |x: &f64| x.is_nan() || (finite_at_start && x.is_infinite());
+            let Some(index) = values.iter().position(bad) else { continue };
+            let info = &self.module.layout.vars[v];
+            let pathway = self.module.layout.pathways.iter().position(|p| p.population == info.population);
+            let owner = match pathway {
+                Some(p) => self.module.layout.pathways[p].name.clone(),
+                None => self.module.layout.populations[info.population].name.clone(),
+            };
+            let ends = pathway.and_then(|p| {
+                let s = self.synapses.get(p)?;
+                Some((*s.pre.get(index)?, *s.post.get(index)?))
+            });
+            return Some(NonFinite {
+                var: info.name.clone(),
+                owner,
+                synaptic: pathway.is_some(),
+                index: index as u32,
+                ends: ends.filter(|_| !info.scalar),
+                value: values[index],
+                step: self.step,
+            });
+        }
+        None
+    }
+
+    /// Writes the state a fresh simulation of the same module and seed lacks (see
+    /// `checkpoint`): the step, state arrays, spike lists, queued delayed events,
+    /// positions in the prescribed spikes, and the closed loop.
+    pub fn save(&self, w: &mut Writer) -> Result<(), String> {
+        w.tag("simulation");
+        w.u64(self.seed);
+        w.u64(self.step);
+        w.u32s(&self.sizes);
+        w.f64s(&self.params);
+        w.u64(self.state.len() as u64);
+        for array in &self.state {
+            w.f64s(array.as_slice());
+        }
+        for (list, &n) in self.spikes.iter().zip(&self.n_spikes) {
+            w.u32s(&list[..n as usize]);
+        }
+        for delays in &self.delays {
+            w.bool(delays.is_some());
+            if let Some(d) = delays {
+                w.u64(d.ring.len() as u64);
+                for slot in &d.ring {
+                    w.u32s(slot);
+                }
+            }
+        }
+        w.u64s(&self.generators.iter().map(|g| g.2 as u64).collect::<Vec<_>>());
+        w.bool(self.closed_loop.is_some());
+        if let Some(closed_loop) = &self.closed_loop {
+            closed_loop.save(w)?;
+        }
+        Ok(())
+    }
+
+    /// Restores what [`save`](Simulation::save) wrote into a simulation freshly
+    /// built from the same module and seed; fails (leaving it unusable) when the
+    /// checkpoint does not match: another seed, sizes, synapse counts or parameters.
+    pub fn restore(&mut self, r: &mut Reader) -> Result<(), String> {
+        r.tag("simulation")?;
+        expect_equal("the seed", r.u64()?, self.seed)?;
+        self.step = r.u64()?;
+        expect_equal("the population and synapse counts", r.u32s()?, self.sizes.clone())?;
+        let params = r.f64s()?;
+        let same_bits = params.len() == self.params.len()
+            && params.iter().zip(&self.params).all(|(a, b)| a.to_bits() == b.to_bits());
+        if !same_bits {
+            return Err("the checkpoint does not match this model: its constants have other values".into());
+        }
+        expect_equal("the number of state variables", r.u64()?, self.state.len() as u64)?;
+        for (v, array) in self.state.iter_mut().enumerate() {
+            r.f64s_into(array.as_mut_slice(), &format!("variable `{}`", self.module.layout.vars[v].name))?;
+        }
+        for (p, list) in self.spikes.iter_mut().enumerate() {
+            let saved = r.u32s()?;
+            let size = self.sizes[p];
+            if saved.len() > list.len() || saved.iter().any(|&i| i >= size) {
+                return Err("the checkpoint is corrupt: a spike list does not fit its group".into());
+            }
+            list[..saved.len()].copy_from_slice(&saved);
+            self.n_spikes[p] = saved.len() as u64;
+        }
+        for (p, delays) in self.delays.iter_mut().enumerate() {
+            expect_equal("which pathways have delays", r.bool()?, delays.is_some())?;
+            if let Some(d) = delays {
+                expect_equal("the length of a delay queue", r.u64()?, d.ring.len() as u64)?;
+                let synapses = self.synapses[p].len() as u32;
+                for slot in &mut d.ring {
+                    *slot = r.u32s()?;
+                    if slot.iter().any(|&s| s >= synapses) {
+                        return Err("the checkpoint is corrupt: a queued event names no synapse".into());
+                    }
+                }
+            }
+        }
+        let positions = r.u64s()?;
+        expect_equal("the number of spike generators", positions.len(), self.generators.len())?;
+        for (g, position) in self.generators.iter_mut().zip(positions) {
+            g.2 = usize::try_from(position).ok().filter(|&p| p <= g.1.len()).ok_or("the checkpoint is corrupt")?;
+        }
+        expect_equal("whether an environment is bound", r.bool()?, self.closed_loop.is_some())?;
+        if let Some(closed_loop) = &mut self.closed_loop {
+            closed_loop.restore(r)?;
+        }
+        Ok(())
     }
 
     fn refresh_pointers(&mut self) {
@@ -364,6 +561,39 @@ impl Simulation {
         }
         self.refresh_pointers();
         Ok(())
+    }
+
+    /// How many synapses pathway `p` will have: exact for explicit and fixed
+    /// fan-in/fan-out rules; for a connect condition, the rows of up to 64
+    /// presynaptic neurons spread over the group are drawn and scaled up (each row
+    /// is drawn from its own random numbers, so this is a sample of the real rows).
+    fn estimate_synapses(&mut self, p: usize) -> f64 {
+        let info = &self.module.layout.pathways[p];
+        let (_, s0, s1) = info.source;
+        let (target, t0, t1) = info.target;
+        match &info.rule {
+            ConnectRule::Explicit(sources, _) => sources.len() as f64,
+            ConnectRule::FanIn(k) => f64::from(*k.min(&(s1 - s0))) * f64::from(t1 - t0),
+            ConnectRule::FanOut(k) => f64::from(*k.min(&(t1 - t0))) * f64::from(s1 - s0),
+            ConnectRule::Kernel => {
+                let Some(k) =
+                    self.module.kernels.iter().position(|k| k.kind == KernelKind::Connect && k.pathway == Some(p))
+                else {
+                    return 0.0;
+                };
+                let rows = s1 - s0;
+                let sampled = rows.min(64);
+                let mut accepted = vec![0u32; self.sizes[target] as usize];
+                let mut found = 0u64;
+                for r in 0..sampled {
+                    // Evenly spread: rows r * rows / sampled.
+                    let i = s0 + (u64::from(r) * u64::from(rows) / u64::from(sampled)) as u32;
+                    let n = self.call_pairs(k, i, &mut accepted);
+                    found += accepted[..n].iter().filter(|&&j| (t0..t1).contains(&j)).count() as u64;
+                }
+                if sampled == 0 { 0.0 } else { found as f64 / f64::from(sampled) * f64::from(rows) }
+            }
+        }
     }
 
     /// `k` distinct numbers from `0..n`, drawn for (pathway, neuron) (Floyd's algorithm).

@@ -3,6 +3,7 @@
 //! to the food.
 
 use super::{EnvRng, Environment};
+use crate::checkpoint::{Reader, Writer, expect_equal};
 use snnc_compiler::abi;
 use snnc_compiler::env::{EnvironmentSpec, GRIDWORLD};
 
@@ -177,6 +178,40 @@ impl Environment for GridWorld {
 
     fn episode_summary(&self) -> Vec<(&'static str, f64)> {
         vec![("food", self.eaten as f64), ("wall_bumps", self.bumps as f64), ("moves", self.moves as f64)]
+    }
+
+    fn save(&self, w: &mut Writer) -> Result<(), String> {
+        // The settings are the binding's (rebuilt from the model); saved to check them.
+        w.i64(self.size);
+        w.f64s(&[self.food_reward, self.wall_penalty, self.shaping, self.odour_length]);
+        w.i64s(&[self.agent.0, self.agent.1, self.food.0, self.food.1]);
+        w.u64s(&[self.eaten, self.bumps, self.moves]);
+        w.f64(self.reward);
+        Ok(())
+    }
+
+    fn restore(&mut self, r: &mut Reader) -> Result<(), String> {
+        expect_equal("the GridWorld's size", r.i64()?, self.size)?;
+        let settings = r.f64s()?;
+        let now = [self.food_reward, self.wall_penalty, self.shaping, self.odour_length];
+        expect_equal(
+            "the GridWorld's settings",
+            settings.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+            now.map(f64::to_bits).to_vec(),
+        )?;
+        let cells = r.i64s()?;
+        let [ax, ay, fx, fy] = cells[..] else { return Err("the checkpoint is corrupt: GridWorld cells".into()) };
+        if !self.inside((ax, ay)) || !self.inside((fx, fy)) {
+            return Err("the checkpoint is corrupt: a GridWorld cell is outside the grid".into());
+        }
+        let counters = r.u64s()?;
+        let [eaten, bumps, moves] = counters[..] else {
+            return Err("the checkpoint is corrupt: GridWorld counters".into());
+        };
+        (self.agent, self.food) = ((ax, ay), (fx, fy));
+        (self.eaten, self.bumps, self.moves) = (eaten, bumps, moves);
+        self.reward = r.f64()?;
+        Ok(())
     }
 }
 

@@ -12,6 +12,7 @@
 
 mod gridworld;
 
+use crate::checkpoint::{Reader, Writer, expect_equal};
 pub use gridworld::GridWorld;
 use snnc_compiler::abi;
 use snnc_compiler::env::EnvironmentSpec;
@@ -39,6 +40,23 @@ pub trait Environment: Send {
 
     /// Per-episode counters for summaries (e.g. `food`), reset by `reset`.
     fn episode_summary(&self) -> Vec<(&'static str, f64)>;
+
+    /// Writes the world's state into a checkpoint (`snnc run --checkpoint-every`):
+    /// everything that `observe`, `act`, `trajectory` and `episode_summary` depend
+    /// on. An environment that does not implement it can not be checkpointed.
+    fn save(&self, w: &mut Writer) -> Result<(), String> {
+        let _ = w;
+        Err(format!("environment `{}` does not support checkpoints (it does not implement `save`)", self.spec().name))
+    }
+
+    /// Reads back what [`save`](Environment::save) wrote.
+    fn restore(&mut self, r: &mut Reader) -> Result<(), String> {
+        let _ = r;
+        Err(format!(
+            "environment `{}` does not support checkpoints (it does not implement `restore`)",
+            self.spec().name
+        ))
+    }
 }
 
 /// Makes the built-in environment `spec.name` with the given settings.
@@ -63,6 +81,16 @@ impl EnvRng {
     /// The stream `stream` of the run seeded `seed`.
     pub fn new(seed: u64, stream: u64) -> EnvRng {
         EnvRng { seed, stream, counter: 0 }
+    }
+
+    /// How many numbers were drawn (the position in the stream).
+    pub fn counter(&self) -> u64 {
+        self.counter
+    }
+
+    /// Continues the stream at `counter` (from a checkpoint).
+    pub fn set_counter(&mut self, counter: u64) {
+        self.counter = counter;
     }
 
     /// Uniform in [0, 1).
@@ -218,6 +246,51 @@ impl ClosedLoop {
         if let Some(d) = &mut self.decision {
             d.counts.iter_mut().for_each(|c| *c = 0);
         }
+    }
+
+    /// Writes the loop's state into a checkpoint, the environment's included.
+    pub(crate) fn save(&self, w: &mut Writer) -> Result<(), String> {
+        w.tag("closed loop");
+        w.str(self.env.spec().name);
+        w.f64s(&self.observations);
+        w.bool(self.fresh);
+        w.u64s(self.decision.as_ref().map_or(&[][..], |d| &d.counts));
+        w.bool(self.policy == Policy::Random);
+        w.u64(self.env_rng.counter());
+        w.u64(self.decision_rng.counter());
+        w.u64(self.episode_step);
+        w.u64(u64::from(self.episode));
+        w.i64(i64::from(self.action));
+        w.f64(self.reward);
+        w.f64(self.episode_reward);
+        w.tag("environment");
+        self.env.save(w)
+    }
+
+    /// Reads back what `save` wrote (into a loop bound to the same environment kind).
+    pub(crate) fn restore(&mut self, r: &mut Reader) -> Result<(), String> {
+        r.tag("closed loop")?;
+        expect_equal("the environment", r.str()?.as_str(), self.env.spec().name)?;
+        r.f64s_into(&mut self.observations, "the observations")?;
+        self.fresh = r.bool()?;
+        let counts = r.u64s()?;
+        match &mut self.decision {
+            Some(d) => {
+                expect_equal("the number of action groups", counts.len(), d.counts.len())?;
+                d.counts = counts;
+            }
+            None => expect_equal("the number of action groups", counts.len(), 0)?,
+        }
+        self.policy = if r.bool()? { Policy::Random } else { Policy::Spikes };
+        self.env_rng.set_counter(r.u64()?);
+        self.decision_rng.set_counter(r.u64()?);
+        self.episode_step = r.u64()?;
+        self.episode = u32::try_from(r.u64()?).map_err(|_| "the checkpoint is corrupt: episode")?;
+        self.action = i32::try_from(r.i64()?).map_err(|_| "the checkpoint is corrupt: action")?;
+        self.reward = r.f64()?;
+        self.episode_reward = r.f64()?;
+        r.tag("environment")?;
+        self.env.restore(r)
     }
 
     /// Counts this step's spikes of the voting group.
