@@ -111,6 +111,17 @@ pub fn main() -> ExitCode {
     }
 }
 
+/// Parses a command line (without the program name) as `snnc` would, and runs
+/// nothing: `Err` holds clap's message. `--help` and `--version` parse. The
+/// documentation's tests check every command they quote with it.
+pub fn parse_args(args: &[&str]) -> Result<(), String> {
+    match Cli::try_parse_from(std::iter::once("snnc").chain(args.iter().copied())) {
+        Ok(_) => Ok(()),
+        Err(e) if !e.use_stderr() => Ok(()),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
 /// What `snnc run` was asked to do.
 #[derive(clap::Args, Clone, Debug)]
 struct RunOptions {
