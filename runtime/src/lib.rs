@@ -1,7 +1,8 @@
 //! The snnc engine and command-line program.
 //!
 //! `sim` steps a lowered model through its compiled kernels; `monitor` records
-//! spikes, state and rates; `output` writes run folders atomically; `replicas`
+//! spikes, state and rates; `output` writes run folders atomically, `npz` reads
+//! `.npy`/`.npz` files back; `replicas`
 //! runs one compiled model with several seeds in parallel. The `snnc`
 //! program lives in `cli` (behind the default `cli` feature).
 
@@ -17,6 +18,7 @@ pub mod aot;
 pub mod cli;
 pub mod env;
 pub mod monitor;
+pub mod npz;
 pub mod output;
 pub mod replicas;
 pub mod sim;
