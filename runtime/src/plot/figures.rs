@@ -109,19 +109,20 @@ fn raster(root: &Area<'_>, r: &Raster) -> DrawResult {
         .label_style(font(14))
         .axis_desc_style(font(16))
         .draw()?;
-    // Small groups get bigger dots.
+    // Dots for a few spikes (bigger for small groups), single pixels for many.
     let radius = if total <= 500 { 2 } else { 1 };
+    let dense = spikes > 20_000;
     let mut offset = 0u64;
     for (k, g) in r.groups.iter().enumerate() {
         let c = colour(k);
         let base = offset as f64;
-        chart
-            .draw_series(
-                g.steps
-                    .iter()
-                    .zip(&g.indices)
-                    .map(|(&s, &i)| Circle::new((r.time.at(s), base + i as f64 + 0.5), radius, c.filled())),
-            )?
+        let points = g.steps.iter().zip(&g.indices).map(|(&s, &i)| (r.time.at(s), base + i as f64 + 0.5));
+        let series = if dense {
+            chart.draw_series(points.map(|p| Pixel::new(p, c)))?
+        } else {
+            chart.draw_series(points.map(|p| Circle::new(p, radius, c.filled())))?
+        };
+        series
             .label(format!(
                 "{} ({} neuron{}, {} spike{})",
                 g.name,
