@@ -266,6 +266,18 @@ fn lookup_plain(name: &str) -> Option<Unit> {
     })
 }
 
+/// The symbol of the named unit of dimension `dim` with no scale (`V`, `S`, `Hz`, `s`, `m`), if
+/// there is one: for labels such as `v (mV)`. Dimensionless has none.
+pub fn symbol(dim: Dimension) -> Option<&'static str> {
+    if dim.is_dimensionless() {
+        return None;
+    }
+    UNITS
+        .iter()
+        .find(|(_, scale, exps)| *scale == 1.0 && Dimension::from_exponents(*exps) == dim)
+        .and_then(|(names, _, _)| names.last().copied())
+}
+
 /// Common unit names, for "did you mean" suggestions.
 pub fn common_names() -> impl Iterator<Item = String> {
     let plain = UNITS.iter().flat_map(|(names, _, _)| names.iter().map(|n| n.to_string()));
@@ -315,6 +327,17 @@ mod tests {
         assert_eq!(ohm, Some(v.div(amp)));
         assert_eq!(lookup("siemens").map(|u| u.dim), ohm.map(|o| Dimension::ONE.div(o)));
         assert_eq!(lookup("farad").and_then(|f| ohm.map(|o| f.dim.mul(o))), Some(s));
+    }
+
+    #[test]
+    fn symbols_of_named_dimensions() {
+        assert_eq!(symbol(Dimension::VOLT), Some("V"));
+        assert_eq!(symbol(Dimension::TIME), Some("s"));
+        assert_eq!(symbol(lookup("nS").expect("nS").dim), Some("S"));
+        assert_eq!(symbol(lookup("kHz").expect("kHz").dim), Some("Hz"));
+        // Dimensionless and compound dimensions have no symbol of their own.
+        assert_eq!(symbol(Dimension::ONE), None);
+        assert_eq!(symbol(Dimension::VOLT.div(Dimension::TIME)), None);
     }
 
     #[test]

@@ -64,6 +64,16 @@ enum Command {
         #[arg(long, default_value_t = 1)]
         seed: u64,
     },
+    /// Draw a run folder's figures as PNG (1000 x 600 pixels each) into `RUN_DIR/plots/`.
+    ///
+    /// `raster.png` (every spike, groups stacked and coloured), `traces.png` (sampled state
+    /// variables, a few neurons each, with units when the model file is unchanged), `rates.png`
+    /// (population rates in Hz, binned), `trajectory.png` (visits per grid cell and the last
+    /// episode's path), `learning.png` (food per 1,000 steps per episode; for a `--replicas` run
+    /// the mean with ± sd and min-max bands; `--baseline` adds a random-policy run's level).
+    /// Figures whose data the run did not record are skipped, with the reason. Prints the written
+    /// paths. Exit status: 0, or 2 when the folder is missing or not a run folder.
+    Plot(crate::plot::PlotArgs),
     /// Print a compiled form of a model: the kernel IR (`--ir`) or Cranelift's functions (`--clif`).
     Emit {
         /// Print the kernel IR.
@@ -108,6 +118,7 @@ pub fn main() -> ExitCode {
             };
             result.err().unwrap_or(ExitCode::SUCCESS)
         }
+        Command::Plot(args) => crate::plot::command(&args),
     }
 }
 

@@ -407,6 +407,18 @@ impl Drop for RunDir {
     }
 }
 
+/// Writes `bytes` to `path` atomically (for files outside a [`RunDir`], such as figures): through a
+/// temporary file in the same folder (`.<name>.tmp`), fsync'd and renamed, so `path` is either the
+/// previous file or the complete new one.
+///
+/// # Errors
+///
+/// Fails, naming the file, if it cannot be written or renamed.
+pub fn write_file(path: &Path, bytes: &[u8]) -> Result<(), OutputError> {
+    write_atomically(path, |file| Ok(file.write_all(bytes)?))
+        .map_err(|cause| OutputError::new(Op::Write, Some(path.to_path_buf()), cause))
+}
+
 /// Writes `path` through a temporary file next to it: `write` fills the (buffered) file, which is
 /// then flushed, fsync'd and renamed to `path`. On failure the temporary file is removed.
 fn write_atomically(path: &Path, write: impl FnOnce(&mut BufWriter<File>) -> Result<(), Cause>) -> Result<(), Cause> {
@@ -811,6 +823,19 @@ mod tests {
         let err = run.write_npz("x.npz", &[("", Array::U8 { shape: vec![], data: &[1] })]).unwrap_err();
         assert!(err.to_string().contains("empty name"), "{err}");
         assert!(entries(run.staging_path()).is_empty());
+    }
+
+    #[test]
+    fn write_file_replaces_atomically_and_names_the_file_on_error() {
+        let scratch = Scratch::new("writefile");
+        let path = scratch.0.join("figure.png");
+        write_file(&path, b"first").unwrap();
+        write_file(&path, b"second").unwrap();
+        assert_eq!(fs::read(&path).unwrap(), b"second");
+        assert_eq!(entries(&scratch.0), ["figure.png"], "no temporary file left");
+        let err = write_file(&scratch.0.join("missing").join("x.png"), b"x").unwrap_err();
+        assert!(err.to_string().starts_with("cannot write `"), "{err}");
+        assert!(err.to_string().contains("x.png"), "{err}");
     }
 
     #[test]
