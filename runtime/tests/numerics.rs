@@ -42,6 +42,30 @@ fn exact_integration_of_a_membrane_matches_the_closed_form() {
     assert!((v - expected).abs() < 1e-15, "{v} vs {expected}");
 }
 
+/// A membrane driven by a decaying current whose time constant equals the
+/// membrane's, under two names: the exact solution is then v(t) = s0 (t/tau)
+/// exp(-t/tau), not 0/0 (the rates are equal only once the constants are known).
+#[test]
+fn exact_integration_holds_when_the_time_constants_meet() {
+    for (tau_s, tau_m) in [(10.0f64, 10.0f64), (10.0, 10.000001), (3.0, 10.0)] {
+        let source = format!(
+            "dt = 0.1 ms\nconst tau_m = {tau_m} ms\nconst tau_s = {tau_s} ms\n\
+             neuron N {{ equations {{\n dv/dt = (s - v)/tau_m : 1\n ds/dt = -s/tau_s : 1\n }} method exact }}\n\
+             group G = N(1) {{ s = 1 }}"
+        );
+        let v = final_values(&source, 200, "G.v")[0];
+        let (t, a, b) = (0.02f64, tau_m * 1e-3, tau_s * 1e-3);
+        let expected = if a == b {
+            t / a * (-t / a).exp()
+        } else {
+            // s0/a (e^(-t/a) - e^(-t/b)) / (1/b - 1/a), without cancellation.
+            let k = 1.0 / b - 1.0 / a;
+            (-t / a).exp() * -(-t * k).exp_m1() / (a * k)
+        };
+        assert!((v - expected).abs() < 1e-12, "tau_s {tau_s}, tau_m {tau_m}: {v} vs {expected}");
+    }
+}
+
 #[test]
 fn euler_converges_with_order_one() {
     // The same model time (20 ms) with dt and dt/2: the error halves.

@@ -590,22 +590,25 @@ fn exact_solution(scope: &Scope<'_>, diffs: &[usize], f: &[Expr]) -> Option<Vec<
                     Some(c) => sub(x0.clone(), c.clone()),
                     None => x0.clone(),
                 };
+                // The step: x(dt) = K + (x0 - K) e^(b dt) + sum over m of d_m (e^(r_m dt) - e^(b dt)) / (r_m - b),
+                // each last term written d_m dt e^(b dt) exprel((r_m - b) dt): no division by
+                // r_m - b, so it stays exact (t e^(bt)) when constants make the rates equal.
+                let decay = Expr::Call(super::MathFn::Exp, vec![mul(b.clone(), Expr::Dt)]);
+                let mut value = match &k_const {
+                    Some(c) => add(c.clone(), mul(sub(x0.clone(), c.clone()), decay.clone())),
+                    None => mul(x0.clone(), decay.clone()),
+                };
                 let mut my_terms = Vec::new();
                 for (m, d) in forcing_terms {
                     let rm = rate[m].clone()?;
+                    let exprel = Expr::Call(super::MathFn::Exprel, vec![mul(sub(rm.clone(), b.clone()), Expr::Dt)]);
+                    value = add(value, mul(d.clone(), mul(mul(Expr::Dt, decay.clone()), exprel)));
+                    // As exponentials, for variables this one drives in turn.
                     let c = div(d, sub(rm, b.clone()));
                     own = sub(own, c.clone());
                     my_terms.push((m, c));
                 }
                 my_terms.push((k, own));
-                let mut value = k_const.clone().unwrap_or(Expr::F64(0.0));
-                let mut first = k_const.is_none();
-                for (m, c) in &my_terms {
-                    let rm = rate[*m].clone()?;
-                    let term = mul(c.clone(), Expr::Call(super::MathFn::Exp, vec![mul(rm, Expr::Dt)]));
-                    value = if first { term } else { add(value, term) };
-                    first = false;
-                }
                 constant_part[k] = k_const;
                 terms[k] = my_terms;
                 result[k] = Some(value);
