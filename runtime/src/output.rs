@@ -396,6 +396,17 @@ impl Drop for RunDir {
     }
 }
 
+/// Writes a file atomically (through a temporary file in the same folder, then a
+/// rename), outside any [`RunDir`]: a reader sees the old file or the whole new one.
+///
+/// # Errors
+///
+/// Fails if the temporary file can not be written or renamed.
+pub fn write_file(path: &Path, bytes: &[u8]) -> Result<(), OutputError> {
+    write_atomically(path, |file| Ok(file.write_all(bytes)?))
+        .map_err(|cause| OutputError::new(Op::Write, Some(path.to_path_buf()), cause))
+}
+
 /// Writes `path` through a temporary file next to it: `write` fills the (buffered) file, which is
 /// then flushed, fsync'd and renamed to `path`. On failure the temporary file is removed.
 fn write_atomically(path: &Path, write: impl FnOnce(&mut BufWriter<File>) -> Result<(), Cause>) -> Result<(), Cause> {
@@ -560,6 +571,19 @@ mod tests {
             fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
         names.sort();
         names
+    }
+
+    #[test]
+    fn write_file_replaces_whole_files_and_leaves_no_temporary() {
+        let scratch = Scratch::new("write-file");
+        let path = scratch.0.join("table.csv");
+        write_file(&path, b"a,b\n1,2\n").unwrap();
+        write_file(&path, b"a\n").unwrap();
+        assert_eq!(fs::read(&path).unwrap(), b"a\n");
+        assert_eq!(entries(&scratch.0), ["table.csv"]);
+        let e = write_file(&scratch.0.join("missing/table.csv"), b"x").unwrap_err();
+        assert!(e.to_string().contains("missing/table.csv"), "{e}");
+        assert_eq!(entries(&scratch.0), ["table.csv"]);
     }
 
     /// Splits an .npy encoding into its header text and data, checking the preamble.
