@@ -48,6 +48,29 @@ enum Command {
         #[command(flatten)]
         options: RunOptions,
     },
+    /// Run a model over a grid of constants' values times replicas, in parallel,
+    /// compiled once: `--set tau_e=100ms,300ms,1s --set eta=0.1,0.5 --replicas 4`.
+    ///
+    /// Point p (the first `--set` varies slowest) replica r runs as `snnc run --set
+    /// ... --seed <seed + r>` and writes into `OUT/p<p>-<name>=<value>-.../replica-<r>/`;
+    /// `OUT/sweep.csv` has one row per run (constants, seed, status, spikes and rates
+    /// per group, episode results). `--shard K/N` runs every N-th run from the K-th
+    /// (tables `sweep-shard-K-of-N.csv`); `snnc sweep --merge DIR...` joins them.
+    Sweep {
+        /// The model file.
+        #[arg(required_unless_present = "merge")]
+        file: Option<PathBuf>,
+        #[command(flatten)]
+        options: RunOptions,
+        /// Run only the K-th (from 1) of N slices of the runs (a Slurm array task:
+        /// `--shard $((SLURM_ARRAY_TASK_ID + 1))/$SLURM_ARRAY_TASK_COUNT`).
+        #[arg(long, value_name = "K/N", value_parser = crate::sweep::Shard::parse)]
+        shard: Option<crate::sweep::Shard>,
+        /// Join the shard tables in these folders into `sweep.csv` and `sweep.json`
+        /// (in `--out`, default the first folder), checking they are one whole sweep.
+        #[arg(long, value_name = "DIR", num_args = 1.., conflicts_with_all = ["file", "shard"])]
+        merge: Vec<PathBuf>,
+    },
     /// Measure a model: steps per second of one run with its monitors (median of
     /// several, one thread) under the JIT and, when built in, the AOT kernels; the
     /// compile time; and the time from model file to first step.
@@ -119,6 +142,12 @@ pub fn main() -> ExitCode {
             result.err().unwrap_or(ExitCode::SUCCESS)
         }
         Command::Plot(args) => crate::plot::command(&args),
+        Command::Sweep { file, options, shard, merge } => match file {
+            Some(file) if merge.is_empty() => sweep(&file, &options, shard),
+            _ => merge_shards(&merge, &options),
+        }
+        .err()
+        .unwrap_or(ExitCode::SUCCESS),
     }
 }
 
@@ -145,10 +174,12 @@ struct RunOptions {
     /// Seed of the random numbers (default: the model's `seed`, else 0).
     #[arg(long)]
     seed: Option<u64>,
-    /// Give a constant another value: `--set tau_m=10ms` (repeatable).
+    /// Give a constant another value: `--set tau_m=10ms` (repeatable); `snnc sweep`
+    /// takes a list of values: `--set tau_m=10ms,20ms`.
     #[arg(long = "set", value_name = "NAME=VALUE")]
     sets: Vec<String>,
-    /// Output folder (default: `runs/<model name>`); replaced if it holds an earlier run.
+    /// Output folder (default: `runs/<model name>`, for a sweep `runs/<model name>-sweep`);
+    /// replaced if it holds an earlier run.
     #[arg(long)]
     out: Option<PathBuf>,
     /// No progress bar and no summary line.
@@ -166,11 +197,12 @@ struct RunOptions {
     #[arg(long, value_enum, default_value_t = Backend::Jit)]
     backend: Backend,
     /// Run K independent replicas in parallel, replica r with seed `seed + r`, each
-    /// writing a single run's files into `OUT/replica-<r>/`; `OUT/summary.json` holds
-    /// statistics across them (food per 1,000 steps and reward per episode, rates).
+    /// writing a single run's files into `OUT/replica-<r>/` (a sweep: into each
+    /// point's folder); `OUT/summary.json` holds statistics across them (food per
+    /// 1,000 steps and reward per episode, rates).
     #[arg(long, value_name = "K", default_value_t = 1, value_parser = parse_replicas)]
     replicas: u32,
-    /// Threads for `--replicas` (default: one per core).
+    /// Threads for `--replicas` and sweeps (default: one per core).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     threads: Option<u32>,
     /// Every N steps (counted over the whole run), write the outputs so far and a
@@ -348,59 +380,11 @@ fn run(path: &std::path::Path, options: &RunOptions, resumed: Option<&Resumed>) 
             text: text.trim().to_string(),
         });
     }
-    let (model, diagnostics) = snnc_compiler::check_with(&source, &overrides);
-    emit_to_stderr(&diagnostics, &name, &source);
-    let model = model.ok_or(ExitCode::from(EXIT_MODEL_ERROR))?;
-    for o in &overrides {
-        if model.constant(&o.name).is_none() {
-            let names: Vec<&str> = model.constants.iter().map(|c| c.name.as_str()).collect();
-            return Err(usage_error(format!(
-                "`--set {}`: the model has no constant `{}` (constants: {})",
-                o.name,
-                o.name,
-                names.join(", ")
-            )));
-        }
-    }
-    let steps = match (options.steps, &options.duration, model.run_length) {
-        (Some(n), _, _) => n,
-        (None, Some(text), _) => {
-            let (value, dim) =
-                snnc_compiler::eval_quantity(text).map_err(|e| usage_error(format!("`--duration {text}`: {e}")))?;
-            if dim != snnc_compiler::units::Dimension::TIME || value < 0.0 {
-                return Err(usage_error(format!("`--duration {text}`: expected a duration, e.g. `--duration 1s`")));
-            }
-            (value / model.dt).round() as u64
-        }
-        (None, None, _) => model_steps(&model).ok_or_else(|| {
-            usage_error(
-                "the model gives no run length: add `duration = ...` to it, or give `--steps N` or `--duration 1s`",
-            )
-        })?,
-    };
+    let model = check_overridden(&name, &source, &overrides, true)?;
+    let Length { steps, episodes, total_steps } = run_length(options, &model)?;
     let seed = options.seed.or(model.seed).unwrap_or(0);
-    let episodes = options.episodes.unwrap_or(1);
-    let acts = model.environment.as_ref().is_some_and(|e| e.decision.is_some());
-    if model.environment.is_none() && options.episodes.is_some() {
-        return Err(usage_error("`--episodes`: the model is not bound to an environment (no `environment` block)"));
-    }
-    if options.random_policy && !acts {
-        return Err(usage_error("`--random-policy`: the model takes no actions (no `act` block in its environment)"));
-    }
-    let total_steps = steps
-        .checked_mul(u64::from(episodes))
-        .ok_or_else(|| usage_error("the run is too long: steps times episodes overflows"))?;
-    let seeds = crate::replicas::seeds(seed, options.replicas).ok_or_else(|| {
-        usage_error(format!(
-            "`--replicas {}`: replica seeds are `seed + r`, and {seed} + {} overflows: give a smaller `--seed`",
-            options.replicas,
-            options.replicas - 1
-        ))
-    })?;
-    let out = options.out.clone().unwrap_or_else(|| {
-        let stem = path.file_stem().map_or("run".into(), |s| s.to_string_lossy().into_owned());
-        PathBuf::from("runs").join(stem)
-    });
+    let seeds = replica_seeds(seed, options.replicas)?;
+    let out = options.out.clone().unwrap_or_else(|| default_out(path, ""));
     // Never replace a folder that is not an earlier run.
     if out.is_dir() && !out.join("run.json").exists() && std::fs::read_dir(&out).is_ok_and(|mut d| d.next().is_some()) {
         return Err(usage_error(format!(
@@ -436,6 +420,7 @@ fn run(path: &std::path::Path, options: &RunOptions, resumed: Option<&Resumed>) 
         source: &source,
         model: &model,
         options,
+        sets: &options.sets,
         steps,
         episodes,
         total_steps,
@@ -470,7 +455,7 @@ fn run(path: &std::path::Path, options: &RunOptions, resumed: Option<&Resumed>) 
             Some(next) => next,
             None => crate::output::RunDir::create(&out).map_err(|e| e.to_string())?,
         };
-        job.write(next, state, seed, &Outcome::Running, None).map(|_| ())
+        job.write(next, state, seed, &Outcome::Running, &[]).map(|_| ())
     };
     let outcome = job.simulate(&mut state, bar.as_ref(), !options.quiet, &mut checkpoint).map_err(model_error)?;
     if let Some(bar) = bar {
@@ -480,7 +465,7 @@ fn run(path: &std::path::Path, options: &RunOptions, resumed: Option<&Resumed>) 
         Some(dir) => dir,
         None => crate::output::RunDir::create(&out).map_err(usage_error)?,
     };
-    let (written, report) = job.write(dir, &state, seed, &outcome, None).map_err(usage_error)?;
+    let (written, report) = job.write(dir, &state, seed, &outcome, &[]).map_err(usage_error)?;
     let resume_hint = || format!("continue with `snnc run --resume {}`", written.display());
     match &outcome {
         Outcome::Complete | Outcome::Running => {
@@ -520,6 +505,91 @@ fn finite_before(bad: &crate::sim::NonFinite, every: u64) -> String {
     }
 }
 
+/// The seeds of `replicas` replicas of a run seeded `seed` (`seed + r`).
+fn replica_seeds(seed: u64, replicas: u32) -> Result<Vec<u64>, ExitCode> {
+    crate::replicas::seeds(seed, replicas).ok_or_else(|| {
+        usage_error(format!(
+            "`--replicas {replicas}`: replica seeds are `seed + r`, and {seed} + {} overflows: give a smaller `--seed`",
+            replicas - 1
+        ))
+    })
+}
+
+/// `runs/<file stem><suffix>`: where a run's folder goes without `--out`.
+fn default_out(path: &std::path::Path, suffix: &str) -> PathBuf {
+    let stem = path.file_stem().map_or("run".into(), |s| s.to_string_lossy().into_owned());
+    PathBuf::from("runs").join(format!("{stem}{suffix}"))
+}
+
+/// Checks a model with constants overridden, printing its diagnostics (with
+/// `warnings`, or errors only); a name that is not one of the model's constants
+/// is a usage error listing them.
+fn check_overridden(
+    name: &str,
+    source: &str,
+    overrides: &[snnc_compiler::Override],
+    warnings: bool,
+) -> Result<snnc_compiler::Model, ExitCode> {
+    let (model, mut diagnostics) = snnc_compiler::check_with(source, overrides);
+    if !warnings {
+        diagnostics.retain(|d| d.severity == Severity::Error);
+    }
+    emit_to_stderr(&diagnostics, name, source);
+    let model = model.ok_or(ExitCode::from(EXIT_MODEL_ERROR))?;
+    for o in overrides {
+        if model.constant(&o.name).is_none() {
+            let names: Vec<&str> = model.constants.iter().map(|c| c.name.as_str()).collect();
+            return Err(usage_error(format!(
+                "`--set {}`: the model has no constant `{}` (constants: {})",
+                o.name,
+                o.name,
+                names.join(", ")
+            )));
+        }
+    }
+    Ok(model)
+}
+
+/// How long a run is: steps per episode, episodes, and all steps.
+struct Length {
+    steps: u64,
+    episodes: u32,
+    total_steps: u64,
+}
+
+/// The run length `options` and the model give, and the checks of the closed-loop
+/// options (`--episodes` needs an environment, `--random-policy` one that acts).
+fn run_length(options: &RunOptions, model: &snnc_compiler::Model) -> Result<Length, ExitCode> {
+    let steps = match (options.steps, &options.duration, model.run_length) {
+        (Some(n), _, _) => n,
+        (None, Some(text), _) => {
+            let (value, dim) =
+                snnc_compiler::eval_quantity(text).map_err(|e| usage_error(format!("`--duration {text}`: {e}")))?;
+            if dim != snnc_compiler::units::Dimension::TIME || value < 0.0 {
+                return Err(usage_error(format!("`--duration {text}`: expected a duration, e.g. `--duration 1s`")));
+            }
+            (value / model.dt).round() as u64
+        }
+        (None, None, _) => model_steps(model).ok_or_else(|| {
+            usage_error(
+                "the model gives no run length: add `duration = ...` to it, or give `--steps N` or `--duration 1s`",
+            )
+        })?,
+    };
+    let episodes = options.episodes.unwrap_or(1);
+    let acts = model.environment.as_ref().is_some_and(|e| e.decision.is_some());
+    if model.environment.is_none() && options.episodes.is_some() {
+        return Err(usage_error("`--episodes`: the model is not bound to an environment (no `environment` block)"));
+    }
+    if options.random_policy && !acts {
+        return Err(usage_error("`--random-policy`: the model takes no actions (no `act` block in its environment)"));
+    }
+    let total_steps = steps
+        .checked_mul(u64::from(episodes))
+        .ok_or_else(|| usage_error("the run is too long: steps times episodes overflows"))?;
+    Ok(Length { steps, episodes, total_steps })
+}
+
 /// A checked and compiled `snnc run`: what its run, or each of its replicas, needs.
 struct Job<'a> {
     name: &'a str,
@@ -528,6 +598,8 @@ struct Job<'a> {
     source: &'a str,
     model: &'a snnc_compiler::Model,
     options: &'a RunOptions,
+    /// The constants given other values (`NAME=VALUE`), for `run.json`.
+    sets: &'a [String],
     /// Steps per episode.
     steps: u64,
     episodes: u32,
@@ -627,11 +699,30 @@ impl Outcome {
     }
 }
 
+/// A run that has been written: its report, episodes, and how it ended.
+struct Ran {
+    report: Report,
+    summaries: Vec<EpisodeSummary>,
+    outcome: Outcome,
+}
+
+impl Ran {
+    /// The report's line, with food per 1,000 steps of each episode if counted.
+    fn line(&self) -> String {
+        let food: Vec<String> =
+            self.summaries.iter().filter_map(EpisodeSummary::food_per_1000).map(|f| format!("{f:.2}")).collect();
+        let food = if food.is_empty() { String::new() } else { format!(", food per 1000 steps {}", food.join(" ")) };
+        format!("{}{food}", self.report.line())
+    }
+}
+
 /// What a finished run reports: its `run.json`, and numbers for the terminal.
 struct Report {
     info: serde_json::Value,
     /// Mean rate of each spiking group, in Hz.
     rates: Vec<(String, f64)>,
+    /// Spikes of each spiking group.
+    group_spikes: Vec<(String, u64)>,
     spikes: u64,
     steps: u64,
     steps_per_second: f64,
@@ -755,7 +846,7 @@ impl Job<'_> {
             "model_path": self.model_path.display().to_string(),
             "model_fnv1a64": format!("{:016x}", fnv1a(self.source.as_bytes())),
             "constants": self.model.constants.iter().map(|c| (c.name.clone(), serde_json::json!(c.value))).collect::<serde_json::Map<_, _>>(),
-            "overrides": self.options.sets,
+            "overrides": self.sets,
             "seed": seed,
             "steps": self.total_steps,
             "dt": dt,
@@ -795,15 +886,15 @@ impl Job<'_> {
         info["completed_steps"] = serde_json::json!(steps);
         info["run_seconds"] = serde_json::json!(run_seconds);
         info["steps_per_second"] = serde_json::json!(steps_per_second);
-        info["spikes"] = serde_json::Value::Object(
-            layout
-                .populations
-                .iter()
-                .zip(totals)
-                .filter(|(p, _)| p.spiking)
-                .map(|(p, n)| (p.name.clone(), serde_json::json!(n)))
-                .collect(),
-        );
+        let group_spikes: Vec<(String, u64)> = layout
+            .populations
+            .iter()
+            .zip(totals)
+            .filter(|(p, _)| p.spiking)
+            .map(|(p, &n)| (p.name.clone(), n))
+            .collect();
+        info["spikes"] =
+            serde_json::Value::Object(group_spikes.iter().map(|(n, s)| (n.clone(), serde_json::json!(s))).collect());
         info["mean_rate_hz"] =
             serde_json::Value::Object(rates.iter().map(|(n, r)| (n.clone(), serde_json::json!(r))).collect());
         if let Some(env) = &self.model.environment {
@@ -812,7 +903,7 @@ impl Job<'_> {
             info["steps_per_episode"] = serde_json::json!(self.steps);
             info["policy"] = serde_json::json!(if self.options.random_policy { "random" } else { "model" });
         }
-        Report { info, rates, spikes: totals.iter().sum(), steps, steps_per_second }
+        Report { info, rates, group_spikes, spikes: totals.iter().sum(), steps, steps_per_second }
     }
 
     /// Writes a run's files as far as it went into `dir`, with `run.json` (its
@@ -823,12 +914,12 @@ impl Job<'_> {
         state: &RunState,
         seed: u64,
         outcome: &Outcome,
-        replica: Option<u32>,
+        extra: &[(&str, serde_json::Value)],
     ) -> Result<(PathBuf, Report), String> {
         let mut report = self.report(state, seed);
         report.info["status"] = serde_json::json!(outcome.status());
-        if let Some(r) = replica {
-            report.info["replica"] = serde_json::json!(r);
+        for (key, value) in extra {
+            report.info[*key] = value.clone();
         }
         if let Outcome::Diverged(bad) = outcome {
             report.info["error"] = serde_json::json!(bad.to_string());
@@ -844,6 +935,29 @@ impl Job<'_> {
             .and_then(|()| dir.commit())
             .map_err(|e| e.to_string())?;
         Ok((written, report))
+    }
+
+    /// Runs the model once with `seed` on `kernels` (compiled from `module`) and
+    /// writes a single run's files into the new run folder `path`, its `run.json`
+    /// with `extra` fields, however the run ended (complete, interrupted by Ctrl-C
+    /// with a checkpoint, or diverged). `Err` has the exit status (1: the model
+    /// failed, 2: the folder could not be written) and the message.
+    fn run_into(
+        &self,
+        module: &snnc_compiler::ir::Module,
+        kernels: Box<dyn crate::sim::Kernels>,
+        seed: u64,
+        bar: Option<&indicatif::ProgressBar>,
+        path: &std::path::Path,
+        extra: &[(&str, serde_json::Value)],
+    ) -> Result<Ran, (u8, String)> {
+        let mut state = self.start(module.clone(), kernels, seed).map_err(|e| (EXIT_MODEL_ERROR, e))?;
+        let outcome = self.simulate(&mut state, bar, false, &mut |_| Ok(())).map_err(|e| (EXIT_MODEL_ERROR, e))?;
+        let (_, report) = crate::output::RunDir::create(path)
+            .map_err(|e| e.to_string())
+            .and_then(|dir| self.write(dir, &state, seed, &outcome, extra))
+            .map_err(|e| (EXIT_USAGE, e))?;
+        Ok(Ran { report, summaries: state.summaries, outcome })
     }
 
     /// `--replicas K` (K > 1): runs replica `r` with `seeds[r]` in parallel on the
@@ -868,50 +982,29 @@ impl Job<'_> {
                        kernels: Box<dyn crate::sim::Kernels>|
          -> Result<(crate::replicas::Replica, Outcome), (u8, String)> {
             let seed = seeds.get(r as usize).copied().unwrap_or_default();
-            let context = |e: String| format!("replica {r} (seed {seed}): {e}");
-            let mut state = self.start(module.clone(), kernels, seed).map_err(|e| (EXIT_MODEL_ERROR, context(e)))?;
-            let outcome = self
-                .simulate(&mut state, bar.as_ref(), false, &mut |_| Ok(()))
-                .map_err(|e| (EXIT_MODEL_ERROR, context(e)))?;
             let name = crate::replicas::dir_name(r, count);
-            let (_, report) = crate::output::RunDir::create(&dir.staging_path().join(&name))
-                .map_err(|e| e.to_string())
-                .and_then(|sub| self.write(sub, &state, seed, &outcome, Some(r)))
-                .map_err(|e| (EXIT_USAGE, context(e)))?;
-            if let Outcome::Diverged(bad) = &outcome {
+            let path = dir.staging_path().join(&name);
+            let ran = self
+                .run_into(module, kernels, seed, bar.as_ref(), &path, &[("replica", serde_json::json!(r))])
+                .map_err(|(status, e)| (status, format!("replica {r} (seed {seed}): {e}")))?;
+            if let Outcome::Diverged(bad) = &ran.outcome {
                 print_line(bar.as_ref(), format!("error: replica {r} (seed {seed}) diverged: {bad}"));
             } else if !quiet {
-                let food: Vec<String> = state
-                    .summaries
-                    .iter()
-                    .filter_map(EpisodeSummary::food_per_1000)
-                    .map(|f| format!("{f:.2}"))
-                    .collect();
-                let food =
-                    if food.is_empty() { String::new() } else { format!(", food per 1000 steps {}", food.join(" ")) };
                 // One call per line: lines of parallel replicas never mix.
                 print_line(
                     bar.as_ref(),
-                    format!("replica {r} (seed {seed}): {}{food} -> {}", report.line(), out.join(&name).display()),
+                    format!("replica {r} (seed {seed}): {} -> {}", ran.line(), out.join(&name).display()),
                 );
             }
             let replica = crate::replicas::Replica {
                 seed,
                 dir: name,
-                episodes: state.summaries.iter().map(EpisodeSummary::metrics).collect(),
-                rates: report.rates,
+                episodes: ran.summaries.iter().map(EpisodeSummary::metrics).collect(),
+                rates: ran.report.rates,
             };
-            Ok((replica, outcome))
+            Ok((replica, ran.outcome))
         };
-        let work = || (rayon::current_num_threads(), crate::replicas::run(functions, count, replica));
-        let (threads, results) = match self.options.threads {
-            Some(n) => rayon::ThreadPoolBuilder::new()
-                .num_threads(n as usize)
-                .build()
-                .map_err(|e| usage_error(format!("`--threads {n}`: {e}")))?
-                .install(work),
-            None => work(),
-        };
+        let (threads, results) = in_pool(self.options.threads, || crate::replicas::run(functions, count, replica))?;
         let run_seconds = started.elapsed().as_secs_f64();
         if let Some(bar) = bar {
             bar.finish_and_clear();
@@ -977,6 +1070,20 @@ impl Job<'_> {
             return Err(ExitCode::from(EXIT_DIVERGED));
         }
         Ok(())
+    }
+}
+
+/// Runs `work` on a pool of `threads` threads (default: rayon's, one per core);
+/// returns how many threads it had and what `work` returned.
+fn in_pool<T: Send>(threads: Option<u32>, work: impl FnOnce() -> T + Send) -> Result<(usize, T), ExitCode> {
+    let work = || (rayon::current_num_threads(), work());
+    match threads {
+        Some(n) => Ok(rayon::ThreadPoolBuilder::new()
+            .num_threads(n as usize)
+            .build()
+            .map_err(|e| usage_error(format!("`--threads {n}`: {e}")))?
+            .install(work)),
+        None => Ok(work()),
     }
 }
 
@@ -1266,4 +1373,325 @@ fn check(files: &[PathBuf], dump: bool) -> ExitCode {
 
 fn plural(n: usize) -> &'static str {
     if n == 1 { "" } else { "s" }
+}
+
+/// The structure of a lowered model: the module without the values that only the
+/// runtime reads (the parameters' values, which kernels take as arguments; the
+/// environment's settings and the decision's epsilon, which no back end reads).
+/// Kernels compiled for one module run any module of the same structure; a
+/// constant that changes the structure (a group's size, a connection rule, a value
+/// folded at check time) needs other kernels.
+fn structure(module: &snnc_compiler::ir::Module) -> snnc_compiler::ir::Module {
+    let mut structure = module.clone();
+    for param in &mut structure.layout.params {
+        param.value = 0.0;
+    }
+    if let Some(env) = &mut structure.environment {
+        env.settings.fill(0.0);
+        if let Some(decision) = &mut env.decision {
+            decision.epsilon = 0.0;
+        }
+    }
+    structure
+}
+
+/// `` `a`, `b` change`` (or `` `a` changes``): the swept constants some value of
+/// which, given alone, changes the structure of the model `source` (whose structure is `base`).
+fn structural_constants(source: &str, grid: &crate::sweep::Grid, base: &snnc_compiler::ir::Module) -> String {
+    let changes = |param: &crate::sweep::Param, value: &crate::sweep::Value| {
+        let o = snnc_compiler::Override {
+            name: param.name.clone(),
+            value: value.si,
+            dim: value.dim,
+            text: value.text.clone(),
+        };
+        let module = snnc_compiler::check_with(source, &[o]).0.and_then(|m| snnc_compiler::ir::lower(&m).ok());
+        module.is_none_or(|m| structure(&m) != *base)
+    };
+    let names: Vec<String> = grid
+        .params
+        .iter()
+        .filter(|p| p.values.iter().any(|v| changes(p, v)))
+        .map(|p| format!("`{}`", p.name))
+        .collect();
+    match names.len() {
+        0 => "the constants together change".to_string(),
+        1 => format!("{} changes", names.join(", ")),
+        _ => format!("{} change", names.join(", ")),
+    }
+}
+
+/// The structure of the model `source` as written (no `--set`), if it checks and lowers.
+fn base_structure(source: &str) -> Option<snnc_compiler::ir::Module> {
+    let model = snnc_compiler::check(source).0?;
+    snnc_compiler::ir::lower(&model).ok().map(|m| structure(&m))
+}
+
+/// A sweep's compiled kernels.
+struct Compiled {
+    /// One set per distinct structure.
+    kernels: Vec<Box<dyn crate::sim::Kernels>>,
+    /// Per point, its structure's index in `kernels`.
+    structure_of: Vec<usize>,
+}
+
+/// The kernels of a sweep's points (`modules`), and which of them each point runs
+/// on: the JIT compiles once per distinct structure (saying which constants change
+/// it); the AOT kernels serve only points of the file's own structure.
+fn compile_structures(
+    path: &std::path::Path,
+    source: &str,
+    grid: &crate::sweep::Grid,
+    options: &RunOptions,
+    modules: &[snnc_compiler::ir::Module],
+) -> Result<Compiled, ExitCode> {
+    let mut structures: Vec<snnc_compiler::ir::Module> = Vec::new();
+    let mut structure_of = Vec::new();
+    let mut firsts = Vec::new();
+    for (point, module) in modules.iter().enumerate() {
+        let s = structure(module);
+        let k = structures.iter().position(|other| *other == s).unwrap_or_else(|| {
+            structures.push(s);
+            firsts.push(point);
+            structures.len() - 1
+        });
+        structure_of.push(k);
+    }
+    let which = |base: &Option<snnc_compiler::ir::Module>| match base {
+        Some(base) => structural_constants(source, grid, base),
+        None => "the swept constants change".to_string(),
+    };
+    let compiled: Result<Vec<_>, _> = match options.backend {
+        Backend::Jit => {
+            if structures.len() > 1 && !options.quiet {
+                eprintln!(
+                    "note: {} the model's structure (not only run-time parameters): compiled {} times, once per \
+                     distinct structure",
+                    which(&base_structure(source)),
+                    structures.len()
+                );
+            }
+            firsts.iter().map(|&p| kernels(Backend::Jit, path, source, &modules[p])).collect()
+        }
+        Backend::Aot => {
+            let base = base_structure(source);
+            if structures.iter().any(|s| Some(s) != base.as_ref()) {
+                return Err(usage_error(format!(
+                    "{} the model's structure, which the AOT kernels were compiled for: sweep with `--backend jit` \
+                     (it compiles once per distinct structure)",
+                    which(&base)
+                )));
+            }
+            firsts.iter().map(|&p| kernels(Backend::Aot, path, source, &modules[p])).collect()
+        }
+    };
+    let compiled = compiled.map_err(|(status, e)| {
+        eprintln!("error: {e}");
+        ExitCode::from(status)
+    })?;
+    Ok(Compiled { kernels: compiled, structure_of })
+}
+
+/// The columns of a sweep's table: the spiking groups of `module`, and the episode
+/// results of its environment (`food_per_1000_steps`, `reward`, its counters).
+fn sweep_columns(module: &snnc_compiler::ir::Module) -> crate::sweep::Columns {
+    let metrics = module.environment.as_ref().and_then(|env| crate::env::create(&env.spec, &env.settings).ok());
+    crate::sweep::Columns {
+        groups: module.layout.populations.iter().filter(|p| p.spiking).map(|p| p.name.clone()).collect(),
+        metrics: metrics.map_or_else(Vec::new, |env| {
+            let counters = env.episode_summary().into_iter().map(|(name, v)| (name.to_string(), v)).collect();
+            let summary = EpisodeSummary { steps: 1, reward: 0.0, counters };
+            summary.metrics().into_iter().map(|(name, _)| name).collect()
+        }),
+    }
+}
+
+/// Writes a sweep manifest (`sweep.json`, `sweep-shard-K-of-N.json`) atomically.
+fn write_manifest(path: &std::path::Path, manifest: &serde_json::Value) -> Result<(), ExitCode> {
+    let text = serde_json::to_string_pretty(manifest).map_err(usage_error)? + "\n";
+    crate::output::write_file(path, text.as_bytes()).map_err(usage_error)
+}
+
+/// `snnc sweep FILE`: every run of the grid (or of `shard`), each as `snnc run`
+/// with its point's constants and seed `seed + r`, in parallel on kernels compiled
+/// once per distinct structure (once, unless a constant changes the structure);
+/// then the table.
+fn sweep(path: &std::path::Path, options: &RunOptions, shard: Option<crate::sweep::Shard>) -> Result<(), ExitCode> {
+    if options.resume.is_some() || options.checkpoint_every.is_some() || options.stop_after.is_some() {
+        return Err(usage_error(
+            "`--resume`, `--checkpoint-every` and `--stop-after` apply to `snnc run`; a sweep's run that Ctrl-C \
+             stops keeps a checkpoint in its folder, which `snnc run --resume` continues",
+        ));
+    }
+    let name = path.display().to_string();
+    let model_path = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+    let source = std::fs::read_to_string(path).map_err(|e| usage_error(format!("cannot read `{name}`: {e}")))?;
+    let grid = crate::sweep::Grid::parse(&options.sets, options.replicas).map_err(usage_error)?;
+    let (points, runs) = (grid.points().unwrap_or(0), grid.runs().unwrap_or(0));
+    // Every point checked and lowered: its model, `--set`s, length, seeds, module.
+    let mut models = Vec::new();
+    let mut sets = Vec::new();
+    let mut lengths = Vec::new();
+    let mut seeds = Vec::new();
+    let mut modules = Vec::new();
+    for point in 0..points {
+        let model = check_overridden(&name, &source, &grid.overrides(point), point == 0)?;
+        lengths.push(run_length(options, &model)?);
+        seeds.push(replica_seeds(options.seed.or(model.seed).unwrap_or(0), options.replicas)?);
+        modules.push(lower(path, &source, &model)?);
+        sets.push(grid.sets(point));
+        models.push(model);
+    }
+    let started = std::time::Instant::now();
+    let Compiled { kernels: compiled, structure_of } = compile_structures(path, &source, &grid, options, &modules)?;
+    let compile_seconds = started.elapsed().as_secs_f64();
+
+    let mut definition = grid.definition();
+    definition["model_fnv1a64"] = serde_json::json!(format!("{:016x}", fnv1a(source.as_bytes())));
+    definition["seed"] = serde_json::json!(seeds.first().and_then(|s| s.first()));
+    definition["steps_per_episode"] = serde_json::json!(lengths.first().map(|l| l.steps));
+    definition["episodes"] = serde_json::json!(options.episodes.unwrap_or(1));
+    definition["policy"] = serde_json::json!(if options.random_policy { "random" } else { "model" });
+    let out = options.out.clone().unwrap_or_else(|| default_out(path, "-sweep"));
+    crate::sweep::check_out_dir(&out, &definition).map_err(usage_error)?;
+    std::fs::create_dir_all(&out).map_err(|e| usage_error(format!("cannot create `{}`: {e}", out.display())))?;
+    let (table, manifest) = match shard {
+        Some(s) => (s.file_name("csv"), s.file_name("json")),
+        None => ("sweep.csv".to_string(), "sweep.json".to_string()),
+    };
+    write_manifest(&out.join(manifest), &crate::sweep::manifest(&definition, shard))?;
+
+    let jobs: Vec<Job> = (0..points as usize)
+        .map(|p| Job {
+            name: &name,
+            model_path: &model_path,
+            source: &source,
+            model: &models[p],
+            options,
+            sets: &sets[p],
+            steps: lengths[p].steps,
+            episodes: lengths[p].episodes,
+            total_steps: lengths[p].total_steps,
+            compile_seconds,
+        })
+        .collect();
+    let selected: Vec<u64> = (0..runs).filter(|&run| shard.is_none_or(|s| s.contains(run))).collect();
+    let all_steps = selected.iter().map(|&run| lengths[grid.split(run).0 as usize].total_steps).sum::<u64>();
+    let bar = progress_bar(all_steps, options.quiet);
+    let functions: Vec<&[snnc_compiler::abi::KernelFn]> = compiled.iter().map(|k| k.functions()).collect();
+    let point_of = |k: usize| grid.split(selected[k]).0 as usize;
+    catch_interrupts();
+    let run_started = std::time::Instant::now();
+    // Each run: its seed, and its outcome or exit status and error.
+    type RunResult = (u64, Result<crate::sweep::Outcome, (u8, String)>);
+    let one = |k: usize, kernels: Box<dyn crate::sim::Kernels>| -> RunResult {
+        let run = selected[k];
+        let (point, replica) = grid.split(run);
+        let p = point as usize;
+        let seed = seeds[p][replica as usize];
+        let dir = grid.run_dir(run);
+        let tag = serde_json::json!({ "run": run, "point": point, "replica": replica });
+        let ran = jobs[p].run_into(&modules[p], kernels, seed, bar.as_ref(), &out.join(&dir), &[("sweep", tag)]);
+        match &ran {
+            Ok(ran) if matches!(ran.outcome, Outcome::Complete) => {
+                if !options.quiet {
+                    print_line(bar.as_ref(), format!("{dir} (seed {seed}): {}", ran.line()));
+                }
+            }
+            Ok(ran) => print_line(
+                bar.as_ref(),
+                format!("error: {dir} (seed {seed}): {} after {} steps", ran.outcome.status(), ran.report.steps),
+            ),
+            Err((_, e)) => print_line(bar.as_ref(), format!("error: {dir} (seed {seed}): {e}")),
+        }
+        // A run that stopped early (Ctrl-C, or NaN) is a failed row; its folder
+        // holds what it recorded (and, when interrupted, a checkpoint).
+        let outcome = ran.and_then(|ran| match ran.outcome {
+            Outcome::Complete => Ok(crate::sweep::Outcome {
+                steps: ran.report.steps,
+                spikes: ran.report.group_spikes,
+                rates: ran.report.rates,
+                episodes: ran.summaries.iter().map(EpisodeSummary::metrics).collect(),
+            }),
+            Outcome::Diverged(bad) => Err((EXIT_DIVERGED, format!("diverged: {bad}"))),
+            other => Err((EXIT_INTERRUPTED, format!("{} after {} steps", other.status(), ran.report.steps))),
+        });
+        (seed, outcome)
+    };
+    let (threads, results) = in_pool(options.threads, || {
+        crate::replicas::run_each(selected.len(), |k| functions[structure_of[point_of(k)]], one)
+    })?;
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    let run_seconds = run_started.elapsed().as_secs_f64();
+
+    let columns = sweep_columns(&modules[0]);
+    let rows: Vec<Vec<String>> = selected
+        .iter()
+        .zip(&results)
+        .map(|(&run, (seed, outcome))| columns.row(&grid, run, *seed, outcome.as_ref().map_err(|(_, e)| e.as_str())))
+        .collect();
+    let csv = crate::sweep::csv(&columns.header(&grid), &rows);
+    crate::output::write_file(&out.join(&table), csv.as_bytes()).map_err(usage_error)?;
+    let failed: Vec<u8> =
+        results.iter().filter_map(|(_, outcome)| outcome.as_ref().err().map(|(status, _)| *status)).collect();
+    if !options.quiet {
+        let of = shard.map_or(String::new(), |s| format!(", shard {}/{} of {runs}", s.index, s.count));
+        eprintln!(
+            "{} runs ({points} point{} x {} replica{}{of}) on {threads} thread{} in {run_seconds:.2} s, compiled {} in \
+             {:.1} ms -> {}",
+            selected.len(),
+            plural(points as usize),
+            options.replicas,
+            plural(options.replicas as usize),
+            plural(threads),
+            if compiled.len() == 1 { "once".to_string() } else { format!("{} times", compiled.len()) },
+            compile_seconds * 1e3,
+            out.join(&table).display()
+        );
+    }
+    if let Some(&status) = failed.iter().max() {
+        eprintln!(
+            "error: {} of {} runs failed (their rows in `{}` give why)",
+            failed.len(),
+            selected.len(),
+            out.join(&table).display()
+        );
+        return Err(ExitCode::from(status));
+    }
+    Ok(())
+}
+
+/// `snnc sweep --merge DIR...`: the shards' tables joined into `sweep.csv` (rows
+/// in run order) and their manifest into `sweep.json`, in `--out` or the first folder.
+fn merge_shards(dirs: &[PathBuf], options: &RunOptions) -> Result<(), ExitCode> {
+    let runs_something = !options.sets.is_empty()
+        || options.steps.is_some()
+        || options.duration.is_some()
+        || options.seed.is_some()
+        || options.episodes.is_some()
+        || options.random_policy
+        || options.replicas != 1
+        || options.threads.is_some();
+    if runs_something {
+        return Err(usage_error("`--merge` joins the tables of finished shards: give it only folders (and `--out`)"));
+    }
+    let first = dirs.first().ok_or_else(|| usage_error("`--merge`: give the folders of the shards"))?;
+    let out = options.out.clone().unwrap_or_else(|| first.clone());
+    let (definition, csv) = crate::sweep::merge(dirs).map_err(usage_error)?;
+    crate::sweep::check_out_dir(&out, &definition).map_err(usage_error)?;
+    std::fs::create_dir_all(&out).map_err(|e| usage_error(format!("cannot create `{}`: {e}", out.display())))?;
+    write_manifest(&out.join("sweep.json"), &definition)?;
+    crate::output::write_file(&out.join("sweep.csv"), csv.as_bytes()).map_err(usage_error)?;
+    if !options.quiet {
+        let shards = definition.get("runs").map_or(String::new(), |r| format!("{r} runs"));
+        eprintln!(
+            "merged {} folder{}: {shards} -> {}",
+            dirs.len(),
+            plural(dirs.len()),
+            out.join("sweep.csv").display()
+        );
+    }
+    Ok(())
 }

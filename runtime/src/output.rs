@@ -305,9 +305,7 @@ impl RunDir {
     ///
     /// Fails if `name` is not a plain file name or the file cannot be written.
     pub fn write_bytes(&self, name: &str, bytes: &[u8]) -> Result<(), OutputError> {
-        let path = self.file_path(name)?;
-        write_atomically(&path, |file| Ok(file.write_all(bytes)?))
-            .map_err(|cause| OutputError::new(Op::Write, Some(path.clone()), cause))
+        write_file(&self.file_path(name)?, bytes)
     }
 
     /// The staging folder (for callers that write other files).

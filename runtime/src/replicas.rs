@@ -33,7 +33,19 @@ impl Kernels for SharedKernels {
 /// simulation built on it: a job can not keep its `Box<dyn Kernels>` (or a
 /// `Simulation` holding it) past its return, since neither is `Send` and `T` must be.
 pub fn run<T: Send>(functions: &[KernelFn], count: u32, job: impl Fn(u32, Box<dyn Kernels>) -> T + Sync) -> Vec<T> {
-    (0..count).into_par_iter().map(|r| job(r, Box::new(SharedKernels(functions.to_vec())))).collect()
+    run_each(count as usize, |_| functions, |r, kernels| job(r as u32, kernels))
+}
+
+/// Like [`run`], with job `k` on the code of `functions(k)` (a sweep compiles once
+/// per distinct structure of its points): runs `job(k, kernels)` for every `k` in
+/// `0..count` and returns the results in order. Every table `functions` returns is
+/// borrowed for `'a`, past the return of every job.
+pub fn run_each<'a, T: Send>(
+    count: usize,
+    functions: impl Fn(usize) -> &'a [KernelFn] + Sync,
+    job: impl Fn(usize, Box<dyn Kernels>) -> T + Sync,
+) -> Vec<T> {
+    (0..count).into_par_iter().map(|k| job(k, Box::new(SharedKernels(functions(k).to_vec())))).collect()
 }
 
 /// The seeds of `count` replicas of a run seeded `seed`: `seed + r` for replica `r`;
