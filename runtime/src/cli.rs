@@ -980,7 +980,7 @@ impl Job<'_> {
         let started = std::time::Instant::now();
         let replica = |r: u32,
                        kernels: Box<dyn crate::sim::Kernels>|
-         -> Result<(crate::replicas::Replica, Outcome), (u8, String)> {
+         -> Result<(crate::replicas::Replica, Outcome, u64), (u8, String)> {
             let seed = seeds.get(r as usize).copied().unwrap_or_default();
             let name = crate::replicas::dir_name(r, count);
             let path = dir.staging_path().join(&name);
@@ -1002,23 +1002,19 @@ impl Job<'_> {
                 episodes: ran.summaries.iter().map(EpisodeSummary::metrics).collect(),
                 rates: ran.report.rates,
             };
-            Ok((replica, ran.outcome))
+            Ok((replica, ran.outcome, ran.report.steps))
         };
         let (threads, results) = in_pool(self.options.threads, || crate::replicas::run(functions, count, replica))?;
         let run_seconds = started.elapsed().as_secs_f64();
         if let Some(bar) = bar {
             bar.finish_and_clear();
         }
-        let (replicas, outcomes): (Vec<_>, Vec<_>) = results
-            .into_iter()
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|(status, e)| {
-                eprintln!("error: {e}");
-                ExitCode::from(status)
-            })?
-            .into_iter()
-            .unzip();
-        let all_steps = self.total_steps as f64 * f64::from(count);
+        let finished = results.into_iter().collect::<Result<Vec<_>, _>>().map_err(|(status, e)| {
+            eprintln!("error: {e}");
+            ExitCode::from(status)
+        })?;
+        let all_steps = finished.iter().map(|(_, _, steps)| *steps as f64).sum::<f64>();
+        let (replicas, outcomes): (Vec<_>, Vec<_>) = finished.into_iter().map(|(r, o, _)| (r, o)).unzip();
         let steps_per_second = if run_seconds > 0.0 { all_steps / run_seconds } else { 0.0 };
         let interrupted = outcomes.iter().any(|o| matches!(o, Outcome::Interrupted));
         let diverged = outcomes.iter().filter(|o| matches!(o, Outcome::Diverged(_))).count();

@@ -139,15 +139,7 @@ fn ctrl_c_stops_cleanly_with_a_checkpoint() {
     )
     .expect("model");
     let out = dir.join("run");
-    let child = Command::new(env!("CARGO_BIN_EXE_snnc"))
-        .args(["run", path_text(&model), "-q", "--steps", "4000000000", "--out", path_text(&out)])
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("snnc starts");
-    std::thread::sleep(std::time::Duration::from_millis(1500));
-    let killed = Command::new("kill").args(["-INT", &child.id().to_string()]).status().expect("kill runs");
-    assert!(killed.success());
-    let result = child.wait_with_output().expect("snnc ends");
+    let result = interrupted(&["run", path_text(&model), "-q", "--steps", "4000000000", "--out", path_text(&out)]);
     let stderr = text(&result.stderr);
     assert_eq!(result.status.code(), Some(130), "{stderr}");
     assert!(stderr.contains("interrupted after") && stderr.contains("--resume"), "{stderr}");
@@ -166,6 +158,34 @@ fn ctrl_c_stops_cleanly_with_a_checkpoint() {
         assert_ok(&snnc(&["run", "-q", "--resume", path_text(run), "--stop-after", &further]));
     }
     assert_same_outputs(&out, &same);
+
+    // Replicas: each stops with its outputs and a checkpoint; the run is marked.
+    let replicas = dir.join("replicas");
+    let args = ["run", path_text(&model), "-q", "--steps", "4000000000", "--replicas", "2", "--out"];
+    let result = interrupted(&[&args[..], &[path_text(&replicas)]].concat());
+    assert_eq!(result.status.code(), Some(130), "{}", text(&result.stderr));
+    assert_eq!(status(&replicas), "interrupted");
+    for r in 0..2 {
+        let replica = replicas.join(format!("replica-{r}"));
+        assert_eq!(status(&replica), "interrupted");
+        let done = read_json(&replica.join("run.json"))["completed_steps"].as_u64().expect("steps");
+        let further = (done + 100).to_string();
+        assert_ok(&snnc(&["run", "-q", "--resume", path_text(&replica), "--stop-after", &further]));
+    }
+}
+
+/// Runs `snnc` with `args`, sends it SIGINT after 1.5 s, and returns how it ended.
+#[cfg(unix)]
+fn interrupted(args: &[&str]) -> Output {
+    let child = Command::new(env!("CARGO_BIN_EXE_snnc"))
+        .args(args)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("snnc starts");
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let killed = Command::new("kill").args(["-INT", &child.id().to_string()]).status().expect("kill runs");
+    assert!(killed.success());
+    child.wait_with_output().expect("snnc ends")
 }
 
 /// A model that diverges on purpose: the run stops at the first check after a
