@@ -587,6 +587,13 @@ mod tests {
         assert_eq!(show(&parse_expr("3 MOhm")), "3[MOhm^1]");
         assert_eq!(show(&parse_expr("1 molar")), "1[molar^1]");
         assert_eq!(show(&parse_expr("1 ampere")), "1[ampere^1]");
+        // Every unit of the table, newton and tesla included (they were missing).
+        assert_eq!(show(&parse_expr("5 newton")), "5[newton^1]");
+        assert_eq!(show(&parse_expr("2 T")), "2[T^1]");
+        assert_eq!(show(&parse_expr("3 mT")), "3[mT^1]");
+        assert_eq!(show(&parse_expr("2 tesla")), "2[tesla^1]");
+        let (value, dim) = crate::eval_quantity("3 mT").expect("a quantity");
+        assert_eq!((value, dim), (3e-3, crate::units::Dimension::from_exponents([0, 1, -2, -1, 0, 0, 0])));
         // Not a unit word: an error, not a silent product.
         assert!(parse("const x = 2 w").is_err());
         // A newline ends the quantity: `m` starts the next statement.
