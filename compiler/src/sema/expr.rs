@@ -130,7 +130,7 @@ impl<'a> Scope<'a> {
                 Builtin::Dt,
                 Builtin::I,
                 Builtin::J,
-                Builtin::N,
+                // Not `N`: Brian2's number of synapses is known only once they are drawn.
                 Builtin::NPre,
                 Builtin::NPost,
                 Builtin::Pi,
@@ -383,6 +383,12 @@ impl<'s, 'd> Checker<'s, 'd> {
         } else {
             Diagnostic::error("E0204", name.span, format!("unknown name `{text}`")).with_label_message("not defined")
         };
+        if text == "N" && scope.place == Place::Synapse {
+            return d.with_note(
+                "the number of synapses (Brian2's `N` in synapse code) is not available here; \
+                 `N_pre` and `N_post` are the sizes of the two groups",
+            );
+        }
         if let Some(hint) = did_you_mean(text, scope.candidates(text).iter().map(String::as_str)) {
             d = d.with_note(hint);
         }
