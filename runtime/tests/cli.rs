@@ -1,27 +1,9 @@
 //! End-to-end tests of the `snnc` program: exit statuses, messages, `--dump`.
 
-use std::path::PathBuf;
-use std::process::{Command, Output};
+use std::process::Command;
 
-fn snnc(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_snnc")).args(args).output().expect("snnc runs")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-fn models_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../models")
-}
-
-fn temp_model(name: &str, source: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("snnc-cli-test-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    let path = dir.join(name);
-    std::fs::write(&path, source).expect("write model");
-    path
-}
+mod common;
+use common::*;
 
 #[test]
 fn check_accepts_the_reference_agent() {
@@ -102,12 +84,6 @@ const LIF: &str = "dt = 0.1 ms\nduration = 50 ms\nconst tau = 10 ms\nconst drive
     neuron N { equations { dv/dt = (drive - v)/tau : volt (unless refractory) }\n\
     threshold v > 10 mV\n reset { v = 0 mV }\n refractory 2 ms }\n\
     group G = N(4) { v = i*2 mV }\nmonitor spikes G\nmonitor state G.v every 10 steps\nmonitor rate G\n";
-
-fn out_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("snnc-cli-run-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    dir
-}
 
 #[test]
 fn run_writes_the_monitors_and_run_json() {
@@ -361,16 +337,6 @@ fn the_aot_backend_runs_built_in_models_and_refuses_edited_ones() {
     let result = snnc(&["run", unknown.to_str().expect("utf-8"), "--backend", "aot"]);
     assert_eq!(result.status.code(), Some(2));
     assert!(text(&result.stderr).contains("no AOT kernels for `mine.snn`"), "{}", text(&result.stderr));
-}
-
-fn read_json(path: &std::path::Path) -> serde_json::Value {
-    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
-
-fn assert_same_bytes(a: &std::path::Path, b: &std::path::Path) {
-    let (x, y) = (std::fs::read(a).expect("file"), std::fs::read(b).expect("file"));
-    assert!(x == y, "{} and {} differ", a.display(), b.display());
 }
 
 /// Asserts that `mean`, `sd`, `min` and `max` in `stats` are those of `values`

@@ -2,8 +2,8 @@
 //! prettyplease, snapshotted for a small model (insta, `runtime/tests/snapshots/`).
 //! Bless with `INSTA_UPDATE=always cargo test -p snnc-runtime --test emit`.
 
-use std::path::PathBuf;
-use std::process::{Command, Output};
+mod common;
+use common::*;
 
 /// Two leaky integrate-and-fire neurons with a refractory period, noisy
 /// initial values, and a synapse from the first to the second: an init kernel
@@ -14,18 +14,6 @@ const LIF: &str = "dt = 0.1 ms\nduration = 10 ms\nconst tau = 10 ms\nconst drive
     group G = N(2) { v = rand() * 5 mV }\n\
     synapse Kick { on_pre { v_post += 1 mV } }\n\
     connect S = G[0:1] -> G[1:2] with Kick\n";
-
-fn snnc(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_snnc")).args(args).output().expect("snnc runs")
-}
-
-fn temp_model(name: &str, source: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("snnc-emit-test-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    let path = dir.join(name);
-    std::fs::write(&path, source).expect("write model");
-    path
-}
 
 #[test]
 fn emit_rust_prints_the_formatted_kernels() {

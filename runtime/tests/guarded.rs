@@ -1,49 +1,11 @@
 //! End-to-end tests of checkpoints and resuming, Ctrl-C, the NaN guard and the
 //! memory estimate of `snnc run`.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
-fn snnc(args: &[&str]) -> Output {
-    snnc_with(args, &[])
-}
-
-fn snnc_with(args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_snnc"));
-    command.args(args).env_remove("SNNC_MEMORY_LIMIT");
-    for (key, value) in env {
-        command.env(key, value);
-    }
-    command.output().expect("snnc runs")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-fn path_text(path: &Path) -> &str {
-    path.to_str().expect("utf-8 path")
-}
-
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("snnc-guarded-{}", std::process::id())).join(name);
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("scratch dir");
-    dir
-}
-
-fn repo_file(relative: &str) -> String {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..").join(relative).display().to_string()
-}
-
-fn read_json(path: &Path) -> serde_json::Value {
-    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
-
-fn assert_ok(out: &Output) {
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-}
+mod common;
+use common::*;
 
 /// Every `.npz` of `a` is in `b` with the same bytes, and there is at least one.
 fn assert_same_outputs(a: &Path, b: &Path) {

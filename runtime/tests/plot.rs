@@ -1,38 +1,10 @@
 //! End-to-end tests of `snnc plot`: every figure of short runs decodes as a PNG of the documented
 //! size with data drawn in it; figures without data are skipped with a reason; bad folders fail.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
 
-fn snnc(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_snnc")).args(args).output().expect("snnc runs")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-fn repo_file(path: &str) -> String {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..").join(path).to_str().expect("utf-8 path").to_string()
-}
-
-/// A fresh scratch folder for one test.
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("snnc-plot-test-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("scratch folder");
-    dir
-}
-
-fn run_ok(args: &[&str]) -> Output {
-    let out = snnc(args);
-    assert_eq!(out.status.code(), Some(0), "snnc {args:?}: {}", text(&out.stderr));
-    out
-}
-
-fn path_str(path: &Path) -> &str {
-    path.to_str().expect("utf-8 path")
-}
+mod common;
+use common::*;
 
 /// Decodes a figure and checks its size (1000 x 600), that it is not a blank canvas (many
 /// colours), and that data was drawn: saturated pixels in the middle of the picture (axes and
@@ -68,9 +40,9 @@ fn forager_run_gets_every_figure_with_a_random_policy_baseline() {
     let (run, random) = (dir.join("run"), dir.join("random"));
     let forager = repo_file("models/forager.snn");
     let common = ["run", &forager, "--steps", "2000", "--episodes", "2", "--quiet"];
-    run_ok(&[&common[..], &["--out", path_str(&run)]].concat());
-    run_ok(&[&common[..], &["--random-policy", "--out", path_str(&random)]].concat());
-    let out = run_ok(&["plot", path_str(&run), "--baseline", path_str(&random)]);
+    run_ok(&[&common[..], &["--out", path_text(&run)]].concat());
+    run_ok(&[&common[..], &["--random-policy", "--out", path_text(&random)]].concat());
+    let out = run_ok(&["plot", path_text(&run), "--baseline", path_text(&random)]);
     let stderr = text(&out.stderr);
     assert!(!stderr.contains("skipped"), "{stderr}");
     let stdout = text(&out.stdout);
@@ -92,9 +64,9 @@ fn forager_run_gets_every_figure_with_a_random_policy_baseline() {
         "200",
         "--quiet",
         "--out",
-        path_str(&cuba),
+        path_text(&cuba),
     ]);
-    let out = snnc(&["plot", path_str(&run), "--baseline", path_str(&cuba)]);
+    let out = snnc(&["plot", path_text(&run), "--baseline", path_text(&cuba)]);
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("the run has no episodes"), "{}", text(&out.stderr));
     let _ = std::fs::remove_dir_all(&dir);
@@ -118,10 +90,10 @@ fn replicas_run_gets_a_learning_curve_across_replicas() {
         "1",
         "--quiet",
         "--out",
-        path_str(&run),
+        path_text(&run),
     ]);
     let plots = dir.join("figures");
-    let out = run_ok(&["plot", path_str(&run), "--out", path_str(&plots)]);
+    let out = run_ok(&["plot", path_text(&run), "--out", path_text(&plots)]);
     let stderr = text(&out.stderr);
     assert!(stderr.contains("replica-0"), "{stderr}");
     for figure in ALL {
@@ -129,7 +101,7 @@ fn replicas_run_gets_a_learning_curve_across_replicas() {
     }
     assert!(!run.join("plots").exists());
     // One replica's folder is a run folder of its own.
-    run_ok(&["plot", path_str(&run.join("replica-1"))]);
+    run_ok(&["plot", path_text(&run.join("replica-1"))]);
     assert_figure(&run.join("replica-1/plots/learning.png"));
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -141,8 +113,8 @@ fn a_model_without_environment_skips_trajectory_and_learning_curve() {
     let model = dir.join("cuba_small.snn");
     std::fs::copy(repo_file("tests/conformance/cuba_small.snn"), &model).expect("copy model");
     let run = dir.join("run");
-    run_ok(&["run", path_str(&model), "--quiet", "--out", path_str(&run)]);
-    let out = run_ok(&["plot", path_str(&run)]);
+    run_ok(&["run", path_text(&model), "--quiet", "--out", path_text(&run)]);
+    let out = run_ok(&["plot", path_text(&run)]);
     let stderr = text(&out.stderr);
     assert!(stderr.contains("skipped trajectory.png: no trajectory.npz"), "{stderr}");
     assert!(stderr.contains("skipped learning.png: the run has no episodes"), "{stderr}");
@@ -152,7 +124,7 @@ fn a_model_without_environment_skips_trajectory_and_learning_curve() {
     }
     assert!(!run.join("plots/trajectory.png").exists());
     std::fs::remove_file(&model).expect("remove model");
-    let out = run_ok(&["plot", path_str(&run)]);
+    let out = run_ok(&["plot", path_text(&run)]);
     assert!(text(&out.stderr).contains("not readable"), "{}", text(&out.stderr));
     assert_figure(&run.join("plots/traces.png"));
     let _ = std::fs::remove_dir_all(&dir);
@@ -161,22 +133,22 @@ fn a_model_without_environment_skips_trajectory_and_learning_curve() {
 #[test]
 fn bad_folders_exit_2_with_a_message() {
     let dir = scratch("errors");
-    let out = snnc(&["plot", path_str(&dir.join("missing"))]);
+    let out = snnc(&["plot", path_text(&dir.join("missing"))]);
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("no such run folder"), "{}", text(&out.stderr));
 
-    let out = snnc(&["plot", path_str(&dir)]);
+    let out = snnc(&["plot", path_text(&dir)]);
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("is not an snnc run folder (no run.json)"), "{}", text(&out.stderr));
 
     std::fs::write(dir.join("run.json"), "{ not json").expect("write");
-    let out = snnc(&["plot", path_str(&dir)]);
+    let out = snnc(&["plot", path_text(&dir)]);
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("is not valid JSON"), "{}", text(&out.stderr));
 
     std::fs::write(dir.join("run.json"), r#"{"dt": 0.001, "steps": 10}"#).expect("write");
     std::fs::write(dir.join("spikes.npz"), "not a zip archive").expect("write");
-    let out = snnc(&["plot", path_str(&dir)]);
+    let out = snnc(&["plot", path_text(&dir)]);
     assert_eq!(out.status.code(), Some(2));
     let stderr = text(&out.stderr);
     assert!(stderr.contains(&format!("cannot read `{}`", dir.join("spikes.npz").display())), "{stderr}");
@@ -184,7 +156,7 @@ fn bad_folders_exit_2_with_a_message() {
 
     // A run folder with nothing recorded: every figure skipped, not an error.
     std::fs::remove_file(dir.join("spikes.npz")).expect("remove");
-    let out = run_ok(&["plot", path_str(&dir)]);
+    let out = run_ok(&["plot", path_text(&dir)]);
     assert_eq!(text(&out.stderr).matches("skipped").count(), 5, "{}", text(&out.stderr));
     assert!(text(&out.stdout).is_empty());
     let _ = std::fs::remove_dir_all(&dir);

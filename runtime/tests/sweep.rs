@@ -2,29 +2,12 @@
 //! their merging, points equal to plain `snnc run`s, structural constants, errors.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
-fn snnc(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_snnc")).args(args).output().expect("snnc runs")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
+mod common;
+use common::*;
 
 fn forager() -> String {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../models/forager.snn").to_str().expect("utf-8 path").to_string()
-}
-
-/// A fresh (absent) folder for one test's output.
-fn out_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("snnc-sweep-test-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    dir
-}
-
-fn path(p: &Path) -> &str {
-    p.to_str().expect("utf-8 path")
+    repo_file("models/forager.snn")
 }
 
 /// Runs `snnc` and asserts it succeeds; returns its stderr.
@@ -49,16 +32,6 @@ fn csv_rows(file: &Path) -> Vec<Vec<String>> {
     text.lines().map(|line| line.split(',').map(str::to_string).collect()).collect()
 }
 
-fn read_json(file: &Path) -> serde_json::Value {
-    let text = std::fs::read_to_string(file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", file.display()))
-}
-
-fn assert_same_bytes(a: &Path, b: &Path) {
-    let (x, y) = (std::fs::read(a).expect("file"), std::fs::read(b).expect("file"));
-    assert!(x == y, "{} and {} differ", a.display(), b.display());
-}
-
 const GRID: [&str; 8] =
     ["--steps", "1000", "--set", "tau_e=100ms,300ms", "--set", "eta=0.1mV/s,0.5 mV/s", "--replicas", "2"];
 
@@ -68,7 +41,7 @@ const MONITORS: [&str; 5] = ["spikes.npz", "state.npz", "rates.npz", "trajectory
 fn a_2x2_grid_with_2_replicas_writes_8_runs_and_8_rows() {
     let out = out_dir("grid");
     let model = forager();
-    let err = ok(&[&["sweep", &model, "--out", path(&out), "--seed", "4"][..], &GRID].concat());
+    let err = ok(&[&["sweep", &model, "--out", path_text(&out), "--seed", "4"][..], &GRID].concat());
     assert!(err.contains("8 runs (4 points x 2 replicas)") && err.contains("compiled once"), "{err}");
     let rows = csv_rows(&out.join("sweep.csv"));
     assert_eq!(rows.len(), 9, "a header and 8 rows");
@@ -140,7 +113,7 @@ fn a_2x2_grid_with_2_replicas_writes_8_runs_and_8_rows() {
     // Point 2 replica 1 is `snnc run --set tau_e=300ms --set eta=0.1mV/s --seed 5`, byte for byte.
     let single = out_dir("grid-single");
     let args = ["run", &model, "--steps", "1000", "--set", "tau_e=300ms", "--set", "eta=0.1mV/s", "--seed", "5"];
-    ok(&[&args[..], &["--out", path(&single), "-q"]].concat());
+    ok(&[&args[..], &["--out", path_text(&single), "-q"]].concat());
     let point = out.join("p002-tau_e=300ms-eta=0.1mV_s/replica-1");
     for file in MONITORS {
         assert_same_bytes(&point.join(file), &single.join(file));
@@ -151,9 +124,9 @@ fn a_2x2_grid_with_2_replicas_writes_8_runs_and_8_rows() {
     }
 
     // Running the same sweep again replaces its runs; a different one is refused there.
-    ok(&[&["sweep", &model, "--out", path(&out), "--seed", "4", "-q"][..], &GRID].concat());
+    ok(&[&["sweep", &model, "--out", path_text(&out), "--seed", "4", "-q"][..], &GRID].concat());
     fails(
-        &[&["sweep", &model, "--out", path(&out), "--seed", "5", "-q"][..], &GRID].concat(),
+        &[&["sweep", &model, "--out", path_text(&out), "--seed", "5", "-q"][..], &GRID].concat(),
         2,
         "holds another sweep",
     );
@@ -163,11 +136,11 @@ fn a_2x2_grid_with_2_replicas_writes_8_runs_and_8_rows() {
 fn shards_merged_equal_the_whole_sweep() {
     let model = forager();
     let whole = out_dir("whole");
-    ok(&[&["sweep", &model, "--out", path(&whole), "-q"][..], &GRID].concat());
+    ok(&[&["sweep", &model, "--out", path_text(&whole), "-q"][..], &GRID].concat());
     // Shards in one folder, as a job array on a shared file system does.
     let shared = out_dir("shards");
     for k in ["2/2", "1/2"] {
-        ok(&[&["sweep", &model, "--out", path(&shared), "-q", "--shard", k][..], &GRID].concat());
+        ok(&[&["sweep", &model, "--out", path_text(&shared), "-q", "--shard", k][..], &GRID].concat());
     }
     for k in 1..=2 {
         let rows = csv_rows(&shared.join(format!("sweep-shard-{k}-of-2.csv")));
@@ -176,7 +149,7 @@ fn shards_merged_equal_the_whole_sweep() {
         assert!(rows[1..].iter().all(|row| row[0].parse::<usize>().expect("run") % 2 == k - 1), "{rows:?}");
     }
     assert!(!shared.join("sweep.csv").exists());
-    let err = ok(&["sweep", "--merge", path(&shared)]);
+    let err = ok(&["sweep", "--merge", path_text(&shared)]);
     assert!(err.contains("8 runs"), "{err}");
     assert_same_bytes(&shared.join("sweep.csv"), &whole.join("sweep.csv"));
     assert_same_bytes(&shared.join("sweep.json"), &whole.join("sweep.json"));
@@ -190,20 +163,41 @@ fn shards_merged_equal_the_whole_sweep() {
     let parts: Vec<PathBuf> = (1..=3).map(|k| out_dir(&format!("part-{k}"))).collect();
     for (k, part) in parts.iter().enumerate() {
         let shard = format!("{}/3", k + 1);
-        ok(&[&["sweep", &model, "--out", path(part), "-q", "--shard", &shard][..], &GRID].concat());
+        ok(&[&["sweep", &model, "--out", path_text(part), "-q", "--shard", &shard][..], &GRID].concat());
     }
     let merged = out_dir("merged");
-    fails(&["sweep", "--merge", path(&parts[0]), path(&parts[2]), "--out", path(&merged)], 2, "shard 2/3 is missing");
-    fails(&["sweep", "--merge", path(&parts[0]), path(&parts[0]), "--out", path(&merged)], 2, "given twice");
-    fails(&["sweep", "--merge", path(&parts[0]), path(&shared), "--out", path(&merged)], 2, "different splits");
+    fails(
+        &["sweep", "--merge", path_text(&parts[0]), path_text(&parts[2]), "--out", path_text(&merged)],
+        2,
+        "shard 2/3 is missing",
+    );
+    fails(
+        &["sweep", "--merge", path_text(&parts[0]), path_text(&parts[0]), "--out", path_text(&merged)],
+        2,
+        "given twice",
+    );
+    fails(
+        &["sweep", "--merge", path_text(&parts[0]), path_text(&shared), "--out", path_text(&merged)],
+        2,
+        "different splits",
+    );
     assert!(!merged.exists(), "nothing is written");
-    ok(&["sweep", "--merge", path(&parts[0]), path(&parts[1]), path(&parts[2]), "--out", path(&merged), "-q"]);
+    ok(&[
+        "sweep",
+        "--merge",
+        path_text(&parts[0]),
+        path_text(&parts[1]),
+        path_text(&parts[2]),
+        "--out",
+        path_text(&merged),
+        "-q",
+    ]);
     assert_same_bytes(&merged.join("sweep.csv"), &whole.join("sweep.csv"));
     // A shard of another sweep does not merge.
     let other = out_dir("part-other");
     let grid: Vec<&str> = GRID.iter().map(|a| if *a == "1000" { "500" } else { a }).collect();
-    ok(&[&["sweep", &model, "--out", path(&other), "-q", "--shard", "2/3"][..], &grid].concat());
-    fails(&["sweep", "--merge", path(&parts[0]), path(&other), path(&parts[2])], 2, "different sweeps");
+    ok(&[&["sweep", &model, "--out", path_text(&other), "-q", "--shard", "2/3"][..], &grid].concat());
+    fails(&["sweep", "--merge", path_text(&parts[0]), path_text(&other), path_text(&parts[2])], 2, "different sweeps");
 }
 
 #[test]
@@ -213,11 +207,11 @@ fn structural_constants_compile_per_structure_or_are_refused() {
     // and epsilon are read by the runtime only: no extra compile.
     let out = out_dir("structure");
     let args = ["--steps", "500", "--set", "n_hidden=160,96", "--set", "grid_size=8,16", "--set", "epsilon=0.05,0.3"];
-    let err = ok(&[&["sweep", &model, "--out", path(&out)][..], &args].concat());
+    let err = ok(&[&["sweep", &model, "--out", path_text(&out)][..], &args].concat());
     assert!(err.contains("`n_hidden` changes the model's structure") && err.contains("compiled 2 times"), "{err}");
     let single = out_dir("structure-single");
     let set = ["--set", "n_hidden=96", "--set", "grid_size=8", "--set", "epsilon=0.3"];
-    ok(&[&["run", &model, "--steps", "500", "--out", path(&single), "-q"][..], &set].concat());
+    ok(&[&["run", &model, "--steps", "500", "--out", path_text(&single), "-q"][..], &set].concat());
     let point = out.join("p005-n_hidden=96-grid_size=8-epsilon=0.3/replica-0");
     for file in MONITORS {
         assert_same_bytes(&point.join(file), &single.join(file));
@@ -232,12 +226,12 @@ fn structural_constants_compile_per_structure_or_are_refused() {
         "--set",
         "epsilon=0.05,0.3",
         "--out",
-        path(&out_dir("runtime-only")),
+        path_text(&out_dir("runtime-only")),
     ]);
     assert!(err.contains("compiled once") && !err.contains("note"), "{err}");
     // The AOT kernels have one structure: a sweep that changes it is refused.
     fails(
-        &["sweep", &model, "--set", "n_hidden=96", "--backend", "aot", "--out", path(&out_dir("aot-refused"))],
+        &["sweep", &model, "--set", "n_hidden=96", "--backend", "aot", "--out", path_text(&out_dir("aot-refused"))],
         2,
         "`n_hidden` changes the model's structure, which the AOT kernels were compiled for",
     );
@@ -254,13 +248,25 @@ fn structural_constants_compile_per_structure_or_are_refused() {
         "--seed",
         "2",
         "--out",
-        path(&aot),
+        path_text(&aot),
         "-q",
     ]);
     match result.status.code() {
         Some(0) => {
             let jit = out_dir("aot-jit");
-            ok(&["run", &model, "--steps", "500", "--set", "epsilon=0.3", "--seed", "2", "--out", path(&jit), "-q"]);
+            ok(&[
+                "run",
+                &model,
+                "--steps",
+                "500",
+                "--set",
+                "epsilon=0.3",
+                "--seed",
+                "2",
+                "--out",
+                path_text(&jit),
+                "-q",
+            ]);
             for file in MONITORS {
                 assert_same_bytes(&aot.join("p001-epsilon=0.3/replica-0").join(file), &jit.join(file));
             }
@@ -286,9 +292,19 @@ fn lif_model(name: &str) -> PathBuf {
 fn a_model_without_environment_and_run_options() {
     let model = lif_model("lif");
     let out = out_dir("lif");
-    let args =
-        ["sweep", path(&model), "--set", "drive=20mV,30mV", "--replicas", "3", "--threads", "1", "--duration", "10ms"];
-    ok(&[&args[..], &["--out", path(&out)]].concat());
+    let args = [
+        "sweep",
+        path_text(&model),
+        "--set",
+        "drive=20mV,30mV",
+        "--replicas",
+        "3",
+        "--threads",
+        "1",
+        "--duration",
+        "10ms",
+    ];
+    ok(&[&args[..], &["--out", path_text(&out)]].concat());
     let rows = csv_rows(&out.join("sweep.csv"));
     assert_eq!(rows[0].join(","), "run,point,drive,drive.given,replica,seed,status,dir,steps,spikes.G,rate_hz.G,error");
     assert_eq!(rows.len(), 7);
@@ -301,7 +317,7 @@ fn a_model_without_environment_and_run_options() {
     let blocked = out.join("p000-drive=20mV/replica-1");
     std::fs::remove_dir_all(&blocked).expect("a run folder");
     std::fs::write(&blocked, "in the way").expect("a file");
-    fails(&[&args[..], &["--out", path(&out), "-q"]].concat(), 2, "1 of 6 runs failed");
+    fails(&[&args[..], &["--out", path_text(&out), "-q"]].concat(), 2, "1 of 6 runs failed");
     let rows = csv_rows(&out.join("sweep.csv"));
     assert_eq!(rows.len(), 7);
     assert_eq!(rows[2][..9].join(","), "1,0,0.02,20mV,1,1,failed,,");
@@ -309,7 +325,7 @@ fn a_model_without_environment_and_run_options() {
     assert!(rows[3][6] == "ok" && out.join("p000-drive=20mV/replica-2/spikes.npz").is_file());
     // No `--set`: one point, the model as written; `--quiet` prints nothing.
     let plain = out_dir("lif-plain");
-    let result = snnc(&["sweep", path(&model), "--replicas", "2", "--out", path(&plain), "-q"]);
+    let result = snnc(&["sweep", path_text(&model), "--replicas", "2", "--out", path_text(&plain), "-q"]);
     assert_eq!((result.status.code(), text(&result.stderr)), (Some(0), String::new()));
     assert_eq!(csv_rows(&plain.join("sweep.csv"))[2][..7].join(","), "1,0,1,1,ok,p000/replica-1,200");
 }
@@ -319,7 +335,7 @@ fn bad_sweeps_exit_with_a_message_and_write_nothing() {
     let model = forager();
     let lif = lif_model("lif-bad");
     let out = out_dir("bad");
-    let o = path(&out);
+    let o = path_text(&out);
     for (args, status, expected) in [
         (vec!["--set", "nope=1,2"], 2, "the model has no constant `nope` (constants: tau_m, tau_syn"),
         (vec!["--set", "tau_e=1mV,2mV"], 1, "`tau_e`"),
@@ -338,7 +354,7 @@ fn bad_sweeps_exit_with_a_message_and_write_nothing() {
         (vec!["--episodes", "2", "--set", "tau=1ms"], 2, "not bound to an environment"),
         (vec!["--steps", "5", "--duration", "1s"], 2, "cannot be used with"),
     ] {
-        let file = if args.contains(&"tau=1ms") { path(&lif) } else { &model };
+        let file = if args.contains(&"tau=1ms") { path_text(&lif) } else { &model };
         fails(&[&["sweep", file, "--out", o][..], &args].concat(), status, expected);
         assert!(!out.exists(), "{args:?}: nothing is written");
     }
