@@ -366,20 +366,12 @@ fn run(path: &std::path::Path, options: &RunOptions, resumed: Option<&Resumed>) 
             )));
         }
     }
-    let mut overrides = Vec::new();
-    for set in &options.sets {
-        let (key, text) = set
-            .split_once('=')
-            .ok_or_else(|| usage_error(format!("`--set {set}`: expected NAME=VALUE, e.g. `--set tau_m=10ms`")))?;
-        let (value, dim) =
-            snnc_compiler::eval_quantity(text.trim()).map_err(|e| usage_error(format!("`--set {set}`: {e}")))?;
-        overrides.push(snnc_compiler::Override {
-            name: key.trim().to_string(),
-            value,
-            dim,
-            text: text.trim().to_string(),
-        });
-    }
+    let overrides = options
+        .sets
+        .iter()
+        .map(|set| crate::sweep::parse_override(set))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(usage_error)?;
     let model = check_overridden(&name, &source, &overrides, true)?;
     let Length { steps, episodes, total_steps } = run_length(options, &model)?;
     let seed = options.seed.or(model.seed).unwrap_or(0);
@@ -1203,16 +1195,13 @@ struct EpisodeSummary {
 
 impl EpisodeSummary {
     fn of(closed_loop: &crate::env::ClosedLoop, steps: u64) -> EpisodeSummary {
-        EpisodeSummary {
-            steps,
-            reward: closed_loop.episode_reward(),
-            counters: closed_loop
-                .environment()
-                .episode_summary()
-                .into_iter()
-                .map(|(n, v)| (n.to_string(), v))
-                .collect(),
-        }
+        EpisodeSummary::new(steps, closed_loop.episode_reward(), closed_loop.environment())
+    }
+
+    /// `steps` steps with `reward`, and the counters `env` holds now.
+    fn new(steps: u64, reward: f64, env: &dyn crate::env::Environment) -> EpisodeSummary {
+        let counters = env.episode_summary().into_iter().map(|(name, v)| (name.to_string(), v)).collect();
+        EpisodeSummary { steps, reward, counters }
     }
 
     /// `food` per 1,000 steps, if the environment counts food.
@@ -1395,13 +1384,9 @@ fn structure(module: &snnc_compiler::ir::Module) -> snnc_compiler::ir::Module {
 /// which, given alone, changes the structure of the model `source` (whose structure is `base`).
 fn structural_constants(source: &str, grid: &crate::sweep::Grid, base: &snnc_compiler::ir::Module) -> String {
     let changes = |param: &crate::sweep::Param, value: &crate::sweep::Value| {
-        let o = snnc_compiler::Override {
-            name: param.name.clone(),
-            value: value.si,
-            dim: value.dim,
-            text: value.text.clone(),
-        };
-        let module = snnc_compiler::check_with(source, &[o]).0.and_then(|m| snnc_compiler::ir::lower(&m).ok());
+        let module = snnc_compiler::check_with(source, &[value.override_for(&param.name)])
+            .0
+            .and_then(|m| snnc_compiler::ir::lower(&m).ok());
         module.is_none_or(|m| structure(&m) != *base)
     };
     let names: Vec<String> = grid
@@ -1495,9 +1480,7 @@ fn sweep_columns(module: &snnc_compiler::ir::Module) -> crate::sweep::Columns {
     crate::sweep::Columns {
         groups: module.layout.populations.iter().filter(|p| p.spiking).map(|p| p.name.clone()).collect(),
         metrics: metrics.map_or_else(Vec::new, |env| {
-            let counters = env.episode_summary().into_iter().map(|(name, v)| (name.to_string(), v)).collect();
-            let summary = EpisodeSummary { steps: 1, reward: 0.0, counters };
-            summary.metrics().into_iter().map(|(name, _)| name).collect()
+            EpisodeSummary::new(1, 0.0, env.as_ref()).metrics().into_iter().map(|(name, _)| name).collect()
         }),
     }
 }

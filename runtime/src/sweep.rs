@@ -23,6 +23,26 @@ pub struct Value {
     pub dim: Dimension,
 }
 
+impl Value {
+    /// This value given to the constant `name`.
+    pub fn override_for(&self, name: &str) -> snnc_compiler::Override {
+        snnc_compiler::Override { name: name.to_string(), value: self.si, dim: self.dim, text: self.text.clone() }
+    }
+}
+
+/// Parses `snnc run`'s `--set NAME=VALUE`: one value, with its unit (a list of
+/// values is for `snnc sweep`).
+pub fn parse_override(arg: &str) -> Result<snnc_compiler::Override, String> {
+    if !arg.contains('=') {
+        return Err(format!("`--set {arg}`: expected NAME=VALUE, e.g. `--set tau_m=10ms`"));
+    }
+    let param = parse_set(arg)?;
+    match &param.values[..] {
+        [value] => Ok(value.override_for(&param.name)),
+        _ => Err(format!("`--set {arg}`: one value per constant (a list of values is for `snnc sweep`)")),
+    }
+}
+
 /// A swept constant: `--set NAME=V1,V2,...`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Param {
@@ -152,15 +172,7 @@ impl Grid {
 
     /// The overrides of `point`.
     pub fn overrides(&self, point: u64) -> Vec<snnc_compiler::Override> {
-        self.values(point)
-            .into_iter()
-            .map(|(name, v)| snnc_compiler::Override {
-                name: name.to_string(),
-                value: v.si,
-                dim: v.dim,
-                text: v.text.clone(),
-            })
-            .collect()
+        self.values(point).into_iter().map(|(name, v)| v.override_for(name)).collect()
     }
 
     /// `NAME=VALUE` of each constant at `point`, as `snnc run --set` takes them.
@@ -558,6 +570,15 @@ mod tests {
     #![allow(clippy::unwrap_used, reason = "tests")]
 
     use super::*;
+
+    #[test]
+    fn run_overrides_take_one_value() {
+        let o = parse_override("tau_m = 10 ms").unwrap();
+        assert_eq!((o.name.as_str(), o.value, o.text.as_str()), ("tau_m", 0.01, "10 ms"));
+        assert!(parse_override("tau_m").unwrap_err().contains("expected NAME=VALUE"));
+        assert!(parse_override("tau_m=1ms,2ms").unwrap_err().contains("one value per constant"));
+        assert!(parse_override("tau_m=2 furlongs").is_err());
+    }
 
     fn grid(sets: &[&str], replicas: u32) -> Grid {
         Grid::parse(&sets.iter().map(|s| s.to_string()).collect::<Vec<_>>(), replicas).unwrap()
