@@ -175,6 +175,64 @@ pub extern "C" fn snnc_normal(key: u64, index: u64) -> f64 {
     normal_rejected(key, index, u)
 }
 
+/// Draws per batch of [`snnc_normals`] / [`snnc_uniforms`]: a kernel's buffer of
+/// random numbers holds this many (the generated loops run in chunks of it).
+pub const BATCH: usize = 64;
+
+/// `out[j] = snnc_normal(key, first + j)` for every `j`, the same bits. The first
+/// attempt of every draw is made for the whole slice in a loop without calls or
+/// branches (it fills the output and notes which draws missed their layer's
+/// rectangle); the ~1% that missed then continue one by one.
+#[inline]
+pub fn snnc_normals(key: u64, first: u64, out: &mut [f64]) {
+    let mut index = first;
+    for chunk in out.chunks_mut(BATCH) {
+        let mut missed = [0u8; BATCH];
+        let mut n_missed = 0;
+        for (j, o) in chunk.iter_mut().enumerate() {
+            let u = bits(key, index + j as u64, 0);
+            let layer = (u & 0xFF) as usize;
+            let x = unit(u) * ZIGGURAT_X[layer];
+            *o = f64::from_bits(x.to_bits() ^ ((u & 0x100) << 55));
+            // Appended unconditionally; counted only when it missed.
+            missed[n_missed] = j as u8;
+            n_missed += usize::from(x >= ZIGGURAT_X[layer + 1]);
+        }
+        for &j in &missed[..n_missed] {
+            let j = usize::from(j);
+            let at = index + j as u64;
+            chunk[j] = normal_rejected(key, at, bits(key, at, 0));
+        }
+        index += chunk.len() as u64;
+    }
+}
+
+/// `out[j] = snnc_uniform(key, first + j)` for every `j`.
+#[inline]
+pub fn snnc_uniforms(key: u64, first: u64, out: &mut [f64]) {
+    for (j, o) in out.iter_mut().enumerate() {
+        *o = snnc_uniform(key, first + j as u64);
+    }
+}
+
+/// [`snnc_normals`] for JIT code: fills `len` values at `out`.
+///
+/// # Safety
+/// `out` must be valid for writes of `len` `f64`s.
+pub unsafe extern "C" fn snnc_fill_normals(key: u64, first: u64, out: *mut f64, len: u64) {
+    // SAFETY: the caller's contract.
+    snnc_normals(key, first, unsafe { std::slice::from_raw_parts_mut(out, len as usize) });
+}
+
+/// [`snnc_uniforms`] for JIT code: fills `len` values at `out`.
+///
+/// # Safety
+/// `out` must be valid for writes of `len` `f64`s.
+pub unsafe extern "C" fn snnc_fill_uniforms(key: u64, first: u64, out: *mut f64, len: u64) {
+    // SAFETY: the caller's contract.
+    snnc_uniforms(key, first, unsafe { std::slice::from_raw_parts_mut(out, len as usize) });
+}
+
 /// The rest of `snnc_normal` after its first draw `u` fell outside the rectangle:
 /// the wedge test, the tail, and further draws numbered by attempt.
 #[cold]
@@ -320,12 +378,36 @@ pub fn symbols() -> Vec<(&'static str, *const u8)> {
     out.push(("snnc_rng_key", snnc_rng_key as *const u8));
     out.push(("snnc_uniform", snnc_uniform as *const u8));
     out.push(("snnc_normal", snnc_normal as *const u8));
+    out.push(("snnc_fill_uniforms", snnc_fill_uniforms as *const u8));
+    out.push(("snnc_fill_normals", snnc_fill_normals as *const u8));
     out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn batches_of_draws_are_the_single_draws() {
+        let mut rejected = 0;
+        for (key, first, len) in [(snnc_rng_key(1, 0, 2), 0, 1000), (snnc_rng_key(7, 9, 3), 123, 65), (42, 5, 0)] {
+            let mut normals = vec![f64::NAN; len];
+            let mut uniforms = vec![f64::NAN; len];
+            snnc_normals(key, first, &mut normals);
+            // SAFETY: `uniforms` holds `len` values.
+            unsafe { snnc_fill_uniforms(key, first, uniforms.as_mut_ptr(), len as u64) };
+            for j in 0..len {
+                let index = first + j as u64;
+                assert_eq!(normals[j].to_bits(), snnc_normal(key, index).to_bits(), "normal {index}");
+                assert_eq!(uniforms[j].to_bits(), snnc_uniform(key, index).to_bits(), "uniform {index}");
+                let u = bits(key, index, 0);
+                rejected +=
+                    usize::from(unit(u) * ZIGGURAT_X[(u & 0xFF) as usize] >= ZIGGURAT_X[(u & 0xFF) as usize + 1]);
+            }
+        }
+        // The slow path was exercised (about 1% of 1,065 draws).
+        assert!(rejected > 0);
+    }
 
     #[test]
     fn random_numbers_are_pure_functions_of_their_coordinates() {
