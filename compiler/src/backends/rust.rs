@@ -29,7 +29,7 @@ pub fn generate(module: &Module, abi: &TokenStream) -> TokenStream {
     for (k, kernel) in module.kernels.iter().enumerate() {
         let name = format_ident!("kernel_{}", k);
         let doc = format!(" Kernel `{}`.", kernel.name);
-        let body = Gen { module, kernel, abi }.kernel();
+        let body = Gen { module, kernel, abi, lanes: false }.kernel();
         out.extend(quote! {
             #[doc = #doc]
             /// # Safety
@@ -97,6 +97,8 @@ struct Gen<'a> {
     module: &'a Module,
     kernel: &'a Kernel,
     abi: &'a TokenStream,
+    /// Inside `lanes`: item `j` of slices, random numbers from buffers.
+    lanes: bool,
 }
 
 impl Gen<'_> {
@@ -150,6 +152,9 @@ impl Gen<'_> {
 
     /// The body over the kernel's items.
     fn looped(&self) -> TokenStream {
+        if let Some(lanes) = self.lanes() {
+            return lanes;
+        }
         let body = self.stmts(&self.kernel.body);
         let items = match self.kernel.looping {
             Loop::Once => return body,
@@ -209,6 +214,128 @@ impl Gen<'_> {
         }
     }
 
+    /// An element-wise loop (every neuron, or every synapse without its neurons) as a
+    /// function of slices: the arrays it writes are `&mut [f64]`, so LLVM knows that
+    /// no two of them overlap and vectorizes without run-time alias checks. Its random
+    /// numbers come from buffers filled a batch at a time (`abi::snnc_normals`, the
+    /// same bits as one draw per item), so the loop has no calls. `None` for other
+    /// loops, and for bodies that write shared variables or emit spikes.
+    fn lanes(&self) -> Option<TokenStream> {
+        let kernel = self.kernel;
+        let layout = &self.module.layout;
+        let scalar = |v: usize| layout.vars.get(v).is_none_or(|info| info.scalar);
+        let mut eligible = matches!(kernel.looping, Loop::Neurons | Loop::Synapses);
+        let (mut read, mut params, mut tables, mut streams, mut outer) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let defined_outside = |t: usize| kernel.scalar.iter().any(|s| matches!(s, Stmt::Let(u, _) if *u == t));
+        for s in &kernel.body {
+            crate::ir::visit_exprs(s, &mut |e| match e {
+                Expr::LoadAt(..) | Expr::IndexAt(_) => eligible = false,
+                Expr::Load(v) => read.push(*v),
+                Expr::Param(p) => params.push(*p),
+                Expr::Table(t) => tables.push(*t),
+                Expr::Temp(t) if defined_outside(*t) => outer.push(*t),
+                Expr::Rand(k) | Expr::Randn(k) => streams.push((*k, matches!(e, Expr::Randn(_)))),
+                _ => {}
+            });
+            eligible &= !contains(s, &|s| matches!(s, Stmt::EmitSpike | Stmt::StoreAt(..)));
+        }
+        let written = crate::ir::stored_vars(&kernel.body);
+        eligible &= !written.iter().any(|&v| scalar(v));
+        if !eligible || kernel.body.is_empty() {
+            return None;
+        }
+        for list in [&mut read, &mut params, &mut tables, &mut outer] {
+            list.sort_unstable();
+            list.dedup();
+        }
+        streams.sort_unstable();
+        streams.dedup();
+        let mut written = written;
+        written.sort_unstable();
+        written.dedup();
+        let abi = self.abi;
+
+        // Parameters of `lanes` and the arguments of its calls, in the same order.
+        let (mut formals, mut actuals) = (Vec::new(), Vec::new());
+        for &v in written.iter() {
+            let name = var(v);
+            formals.push(quote!(#name: &mut [f64]));
+            actuals.push(quote!(::core::slice::from_raw_parts_mut(#name.add(first as usize), len)));
+        }
+        for &v in read.iter().filter(|v| !written.contains(v)) {
+            let name = var(v);
+            if scalar(v) {
+                // Read once: nothing in the loop writes it.
+                formals.push(quote!(#name: f64));
+                actuals.push(quote!(*#name));
+            } else {
+                formals.push(quote!(#name: &[f64]));
+                actuals.push(quote!(::core::slice::from_raw_parts(#name.add(first as usize), len)));
+            }
+        }
+        for &t in &tables {
+            let name = format_ident!("tb{}", t);
+            formals.push(quote!(#name: &[f64]));
+            actuals.push(quote!(::core::slice::from_raw_parts(#name.add(first as usize), len)));
+        }
+        for &(k, _) in &streams {
+            let name = format_ident!("r{}", k);
+            formals.push(quote!(#name: &[f64]));
+            actuals.push(quote!(&#name[..len]));
+        }
+        for &p in &params {
+            let name = format_ident!("p{}", p);
+            formals.push(quote!(#name: f64));
+            actuals.push(quote!(#name));
+        }
+        for &t in &outer {
+            let name = temp(t);
+            let ty = if kernel.temps.get(t) == Some(&Ty::Bool) { quote!(bool) } else { quote!(f64) };
+            formals.push(quote!(#name: #ty));
+            actuals.push(quote!(#name));
+        }
+        let body = Gen { module: self.module, kernel, abi, lanes: true }.stmts(&kernel.body);
+        let lanes = quote! {
+            #[inline(always)]
+            unsafe fn lanes(first: u64, len: usize, t: f64, dt: f64, env: *const f64, #(#formals),*) {
+                unsafe {
+                    for j in 0..len {
+                        let index: u64 = first + j as u64;
+                        #body
+                    }
+                }
+            }
+        };
+        let call = quote!(lanes(first, len, t, dt, a.env, #(#actuals),*););
+        if streams.is_empty() {
+            return Some(quote! {
+                #lanes
+                let (first, len): (u64, usize) = (0, n as usize);
+                #call
+            });
+        }
+        let batch = Literal::usize_unsuffixed(crate::abi::BATCH);
+        let fills = streams.iter().map(|&(k, normal)| {
+            let (name, key) = (format_ident!("r{}", k), format_ident!("key{}", k));
+            let fill = if normal { quote!(snnc_normals) } else { quote!(snnc_uniforms) };
+            quote! {
+                let mut #name = [0.0f64; #batch];
+                #abi::#fill(#key, first, &mut #name[..len]);
+            }
+        });
+        Some(quote! {
+            #lanes
+            let mut first: u64 = 0;
+            while first < n {
+                let len = ::core::cmp::min(n - first, #batch) as usize;
+                #(#fills)*
+                #call
+                first += len as u64;
+            }
+        })
+    }
+
     fn stmts(&self, stmts: &[Stmt]) -> TokenStream {
         stmts.iter().map(|s| self.stmt(s)).collect()
     }
@@ -218,6 +345,10 @@ impl Gen<'_> {
     fn place(&self, v: usize, index: &TokenStream) -> TokenStream {
         let scalar = self.module.layout.vars.get(v).is_none_or(|info| info.scalar);
         let name = var(v);
+        if self.lanes {
+            // Shared variables arrive as values (`lanes` never writes one).
+            return if scalar { quote!(#name) } else { quote!(*#name.get_unchecked(j)) };
+        }
         if scalar { quote!(*#name) } else { quote!(*#name.add(#index as usize)) }
     }
 
@@ -227,6 +358,13 @@ impl Gen<'_> {
                 let ty = if self.kernel.temps.get(*t) == Some(&Ty::Bool) { quote!(bool) } else { quote!(f64) };
                 let (name, value) = (temp(*t), self.expr(e));
                 quote!(let #name: #ty = #value;)
+            }
+            Stmt::Store(v, e) if self.lanes => {
+                let (value, name) = (self.expr(e), var(*v));
+                quote! {
+                    let value: f64 = #value;
+                    *#name.get_unchecked_mut(j) = value;
+                }
             }
             Stmt::Store(v, e) => {
                 let value = self.expr(e);
@@ -277,6 +415,10 @@ impl Gen<'_> {
             Expr::Temp(t) => {
                 let name = temp(*t);
                 quote!(#name)
+            }
+            Expr::Table(k) if self.lanes => {
+                let name = format_ident!("tb{}", k);
+                quote!((*#name.get_unchecked(j)))
             }
             Expr::Table(k) => {
                 let name = format_ident!("tb{}", k);
@@ -349,7 +491,12 @@ impl Gen<'_> {
             // The index is a whole number within the observation (see `ir::Expr::Env`).
             Expr::Env { offset, index } => {
                 let (offset, index) = (Literal::u32_unsuffixed(*offset), self.expr(index));
-                quote!((*(*args).env.add(#offset + (#index) as usize)))
+                let env = if self.lanes { quote!(env) } else { quote!((*args).env) };
+                quote!((*#env.add(#offset + (#index) as usize)))
+            }
+            Expr::Rand(s) | Expr::Randn(s) if self.lanes => {
+                let buffer = format_ident!("r{}", s);
+                quote!((*#buffer.get_unchecked(j)))
             }
             Expr::Rand(s) => {
                 let key = format_ident!("key{}", s);
@@ -361,6 +508,11 @@ impl Gen<'_> {
             }
         }
     }
+}
+
+/// Whether `s` or a statement nested in it satisfies `f`.
+fn contains(s: &Stmt, f: &impl Fn(&Stmt) -> bool) -> bool {
+    f(s) || matches!(s, Stmt::If(_, body) if body.iter().any(|s| contains(s, f)))
 }
 
 /// The base pointer of variable `v`.
