@@ -31,6 +31,7 @@ aot_models! {
     adex => "../models/adex.snn",
     hh => "../models/hh.snn",
     stdp => "../models/stdp.snn",
+    lanes => "cases/lanes/lanes.snn",
 }
 
 fn jit(source: &str, seed: u64) -> Simulation {

@@ -9,7 +9,9 @@ use crate::abi::{self, KernelFn, offsets};
 use crate::ir::{Expr, Kernel, Loop, MathFn, Module, Op1, Op2, Stmt, Ty};
 use cranelift_codegen::Context;
 use cranelift_codegen::ir::condcodes::{FloatCC, IntCC};
-use cranelift_codegen::ir::{AbiParam, BlockArg, FuncRef, InstBuilder, MemFlagsData, Signature, Value, types};
+use cranelift_codegen::ir::{
+    AbiParam, BlockArg, FuncRef, InstBuilder, MemFlagsData, Signature, StackSlotData, StackSlotKind, Value, types,
+};
 use cranelift_codegen::settings::{self, Configurable};
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext, Variable};
 use cranelift_jit::{JITBuilder, JITModule};
@@ -167,15 +169,15 @@ fn build(
 
     // Imports: the math functions and random numbers this kernel calls.
     let mut imports: BTreeMap<&'static str, FuncRef> = BTreeMap::new();
-    let mut wanted: Vec<(&'static str, Vec<types::Type>, types::Type)> = Vec::new();
-    collect_calls(kernel, &mut wanted);
+    let mut wanted: Vec<(&'static str, Vec<types::Type>, Option<types::Type>)> = Vec::new();
+    collect_calls(kernel, pointer, &mut wanted);
     for (symbol, params, ret) in wanted {
         if imports.contains_key(symbol) {
             continue;
         }
         let mut sig = Signature::new(jit.isa().default_call_conv());
         sig.params.extend(params.into_iter().map(AbiParam::new));
-        sig.returns.push(AbiParam::new(ret));
+        sig.returns.extend(ret.map(AbiParam::new));
         let f = jit.declare_function(symbol, Linkage::Import, &sig).map_err(err)?;
         imports.insert(symbol, jit.declare_func_in_func(f, &mut ctx.func));
     }
@@ -224,6 +226,7 @@ fn build(
     let mut code = Gen {
         b,
         module,
+        pointer,
         flags,
         index: zero,
         pre_index: zero,
@@ -381,41 +384,82 @@ fn uses_neurons(kernel: &Kernel) -> (bool, bool) {
     (pre, post)
 }
 
-/// Whether a loop body is element-wise arithmetic that runs the same, bit for bit,
+/// The ABI functions of a random draw: one item, and a batch into a buffer.
+fn fill_symbols(e: &Expr) -> (&'static str, &'static str) {
+    if matches!(e, Expr::Rand(_)) {
+        ("snnc_uniform", "snnc_fill_uniforms")
+    } else {
+        ("snnc_normal", "snnc_fill_normals")
+    }
+}
+
+/// Whether a loop body is element-wise code that runs the same, bit for bit,
 /// two items at a time: `Let`s and stores of the current item's variables (none
 /// shared), of loads, constants, parameters, temporaries, `+ - * /`, negation,
-/// `abs`, `sqrt`, `min` and `max`; no calls, random numbers, conditions or indices.
+/// `abs`, `sqrt`, `min`, `max`, comparisons of numbers, `and`/`or`/`not`, selects
+/// and random numbers (drawn a batch at a time into buffers); no calls, `if`s or
+/// indices. Booleans are lane masks.
 fn vectorizable(kernel: &Kernel, module: &Module) -> bool {
-    fn expr(e: &Expr) -> bool {
+    let temps = &kernel.temps;
+    fn expr(e: &Expr, temps: &[Ty]) -> bool {
         match e {
-            Expr::F64(_) | Expr::Param(_) | Expr::Load(_) | Expr::Temp(_) | Expr::Time | Expr::Dt => true,
-            Expr::Unary(Op1::Neg | Op1::Abs | Op1::Sqrt, a) => expr(a),
-            Expr::Binary(Op2::Add | Op2::Sub | Op2::Mul | Op2::Div | Op2::Min | Op2::Max, a, b) => expr(a) && expr(b),
+            Expr::F64(_)
+            | Expr::Bool(_)
+            | Expr::Param(_)
+            | Expr::Load(_)
+            | Expr::Temp(_)
+            | Expr::Time
+            | Expr::Dt
+            | Expr::Rand(_)
+            | Expr::Randn(_) => true,
+            Expr::Unary(Op1::Neg | Op1::Abs | Op1::Sqrt | Op1::Not | Op1::BoolToF64, a) => expr(a, temps),
+            Expr::Binary(Op2::Add | Op2::Sub | Op2::Mul | Op2::Div | Op2::Min | Op2::Max | Op2::And | Op2::Or, a, b) => {
+                expr(a, temps) && expr(b, temps)
+            }
+            // Comparisons of numbers (of booleans, `==` and `!=`, are not lane masks).
+            Expr::Binary(op, a, b) if op.is_comparison() => {
+                a.ty(temps) == Ty::F64 && expr(a, temps) && expr(b, temps)
+            }
+            Expr::Select(c, a, b) => expr(c, temps) && expr(a, temps) && expr(b, temps),
             _ => false,
         }
     }
     let scalar = |v: usize| module.layout.vars.get(v).is_none_or(|info| info.scalar);
     !kernel.body.is_empty()
         && kernel.body.iter().all(|s| match s {
-            Stmt::Let(t, e) => kernel.temps.get(*t) == Some(&Ty::F64) && expr(e),
-            Stmt::Store(v, e) => !scalar(*v) && expr(e),
+            Stmt::Let(_, e) => expr(e, temps),
+            Stmt::Store(v, e) => !scalar(*v) && expr(e, temps),
             _ => false,
         })
 }
 
 /// The functions a kernel calls, with their signatures, and its random streams.
-fn collect_calls(kernel: &Kernel, out: &mut Vec<(&'static str, Vec<types::Type>, types::Type)>) {
+fn collect_calls(
+    kernel: &Kernel,
+    pointer: types::Type,
+    out: &mut Vec<(&'static str, Vec<types::Type>, Option<types::Type>)>,
+) {
     for s in kernel.scalar.iter().chain(&kernel.body) {
         crate::ir::visit_exprs(s, &mut |e| match e {
-            Expr::Call(m, _) => out.push((m.symbol(), vec![types::F64; m.arity()], types::F64)),
+            Expr::Call(m, _) => out.push((m.symbol(), vec![types::F64; m.arity()], Some(types::F64))),
             Expr::Rand(_) | Expr::Randn(_) => {
-                let symbol = if matches!(e, Expr::Rand(_)) { "snnc_uniform" } else { "snnc_normal" };
-                out.push((symbol, vec![types::I64; 2], types::F64));
-                out.push(("snnc_rng_key", vec![types::I64; 3], types::I64));
+                let (one, batch) = fill_symbols(e);
+                out.push((one, vec![types::I64; 2], Some(types::F64)));
+                out.push((batch, vec![types::I64, types::I64, pointer, types::I64], None));
+                out.push(("snnc_rng_key", vec![types::I64; 3], Some(types::I64)));
             }
             _ => {}
         });
     }
+}
+
+/// What the vector loops of a kernel share: splatted invariants (by the `Debug` text
+/// of their expression), the buffer of each random stream, and the byte offset of
+/// the current batch's first item.
+struct Lanes {
+    splats: BTreeMap<String, Value>,
+    buffers: BTreeMap<u32, Value>,
+    first_bytes: Option<Value>,
 }
 
 /// Pointers to a pathway's synapse index arrays.
@@ -432,6 +476,8 @@ struct SynapseIndices {
 struct Gen<'a, 'm> {
     b: FunctionBuilder<'a>,
     module: &'m Module,
+    /// The target's pointer type.
+    pointer: types::Type,
     flags: MemFlagsData,
     /// The current item's index (i64).
     index: Value,
@@ -472,32 +518,96 @@ impl Gen<'_, '_> {
     /// Runs `body` (element-wise, see `vectorizable`) over items `0..n` as f64x2:
     /// four items per iteration (two vectors), then two; returns the first item
     /// left for the scalar loop. Values the same for every item are splatted once,
-    /// before the loops.
+    /// before the loops. A body with random numbers runs in batches of
+    /// `abi::BATCH` items, each drawing its numbers into stack buffers first
+    /// (`abi::snnc_fill_normals`: the same bits as one call per item).
     fn vector_loop(&mut self, body: &[Stmt], n: Value) -> Result<Value, Error> {
-        let mut splats = BTreeMap::new();
+        let mut lanes = Lanes { splats: BTreeMap::new(), buffers: BTreeMap::new(), first_bytes: None };
         for s in body {
             if let Stmt::Let(_, e) | Stmt::Store(_, e) = s {
-                self.splat_invariants(e, body, &mut splats)?;
+                self.splat_invariants(e, body, &mut lanes.splats)?;
             }
         }
+        let mut streams: Vec<(u32, &'static str)> = Vec::new();
+        for s in body {
+            crate::ir::visit_exprs(s, &mut |e| {
+                if let Expr::Rand(k) | Expr::Randn(k) = e
+                    && !streams.iter().any(|(seen, _)| seen == k)
+                {
+                    streams.push((*k, fill_symbols(e).1));
+                }
+            });
+        }
         let zero = self.b.ins().iconst(types::I64, 0);
-        let rest = self.vector_pass(body, zero, n, 2, &splats)?;
-        self.vector_pass(body, rest, n, 1, &splats)
+        if streams.is_empty() {
+            let rest = self.vector_pass(body, zero, n, 2, &lanes)?;
+            return self.vector_pass(body, rest, n, 1, &lanes);
+        }
+        let batch = i64::try_from(abi::BATCH).map_err(err)?;
+        for &(k, _) in &streams {
+            let bytes = u32::try_from(abi::BATCH * 8).map_err(err)?;
+            let slot = self.b.create_sized_stack_slot(StackSlotData::new(StackSlotKind::ExplicitSlot, bytes, 4));
+            let address = self.b.ins().stack_addr(self.pointer, slot, 0);
+            lanes.buffers.insert(k, address);
+        }
+        // Batches from item `first` while two or more items remain.
+        let header = self.b.create_block();
+        let block = self.b.create_block();
+        let done = self.b.create_block();
+        self.b.append_block_param(header, types::I64);
+        self.b.append_block_param(done, types::I64);
+        self.b.ins().jump(header, &[BlockArg::from(zero)]);
+        self.b.switch_to_block(header);
+        let first = self.b.block_params(header)[0];
+        let remaining = self.b.ins().isub(n, first);
+        let pair = self.b.ins().icmp_imm_u(IntCC::UnsignedGreaterThanOrEqual, remaining, 2);
+        self.b.ins().brif(pair, block, &[], done, &[BlockArg::from(first)]);
+        self.b.switch_to_block(block);
+        let whole = self.b.ins().iconst(types::I64, batch);
+        let len = self.b.ins().umin(remaining, whole);
+        for &(k, symbol) in &streams {
+            let key = *self.keys.get(&k).ok_or_else(|| Error(format!("no key for stream {k}")))?;
+            self.call_void(symbol, &[key, first, lanes.buffers[&k], len])?;
+        }
+        let even = self.b.ins().band_imm_u(len, !1);
+        let end = self.b.ins().iadd(first, even);
+        lanes.first_bytes = Some(self.b.ins().ishl_imm_u(first, 3));
+        let rest = self.vector_pass(body, first, end, 2, &lanes)?;
+        let rest = self.vector_pass(body, rest, end, 1, &lanes)?;
+        self.b.ins().jump(header, &[BlockArg::from(rest)]);
+        self.b.switch_to_block(done);
+        Ok(self.b.block_params(done)[0])
     }
 
-    /// Splats of the loop-invariant leaves of `e` (not temporaries the body defines).
+    /// A value the same in both lanes: a float splatted, a boolean as a lane mask.
+    fn splat(&mut self, x: Value) -> Value {
+        if self.b.func.dfg.value_type(x) == types::I8 {
+            let wide = self.b.ins().uextend(types::I64, x);
+            let mask = self.b.ins().ineg(wide);
+            self.b.ins().splat(types::I64X2, mask)
+        } else {
+            self.b.ins().splat(types::F64X2, x)
+        }
+    }
+
+    /// Splats of the loop-invariant leaves of `e` (not temporaries the body defines),
+    /// and of 1.0 and 0.0 where a boolean becomes a number.
     fn splat_invariants(&mut self, e: &Expr, body: &[Stmt], splats: &mut BTreeMap<String, Value>) -> Result<(), Error> {
         let defined = |t: usize| body.iter().any(|s| matches!(s, Stmt::Let(u, _) if *u == t));
         match e {
             Expr::Load(v) if self.module.layout.vars.get(*v).is_some_and(|info| !info.scalar) => {}
             Expr::Temp(t) if defined(*t) => {}
-            Expr::F64(_) | Expr::Param(_) | Expr::Load(_) | Expr::Temp(_) | Expr::Time | Expr::Dt => {
+            Expr::F64(_) | Expr::Bool(_) | Expr::Param(_) | Expr::Load(_) | Expr::Temp(_) | Expr::Time | Expr::Dt => {
                 if let std::collections::btree_map::Entry::Vacant(slot) = splats.entry(format!("{e:?}")) {
                     let x = self.expr(e)?;
-                    slot.insert(self.b.ins().splat(types::F64X2, x));
+                    slot.insert(self.splat(x));
                 }
             }
             _ => {
+                if let Expr::Unary(Op1::BoolToF64, _) = e {
+                    self.splat_invariants(&Expr::F64(1.0), body, splats)?;
+                    self.splat_invariants(&Expr::F64(0.0), body, splats)?;
+                }
                 for c in e.children() {
                     self.splat_invariants(c, body, splats)?;
                 }
@@ -506,14 +616,15 @@ impl Gen<'_, '_> {
         Ok(())
     }
 
-    /// One vector loop from item `start`, `copies` f64x2 vectors per iteration.
+    /// One vector loop from item `start` while the items fit before `end`, `copies`
+    /// f64x2 vectors per iteration; returns the first item not done.
     fn vector_pass(
         &mut self,
         body: &[Stmt],
         start: Value,
-        n: Value,
+        end: Value,
         copies: i64,
-        splats: &BTreeMap<String, Value>,
+        lanes: &Lanes,
     ) -> Result<Value, Error> {
         let header = self.b.create_block();
         let block = self.b.create_block();
@@ -523,8 +634,8 @@ impl Gen<'_, '_> {
         self.b.ins().jump(header, &[BlockArg::from(start)]);
         self.b.switch_to_block(header);
         let k = self.b.block_params(header)[0];
-        let end = self.b.ins().iadd_imm_u(k, 2 * copies);
-        let fits = self.b.ins().icmp(IntCC::UnsignedLessThanOrEqual, end, n);
+        let next = self.b.ins().iadd_imm_u(k, 2 * copies);
+        let fits = self.b.ins().icmp(IntCC::UnsignedLessThanOrEqual, next, end);
         self.b.ins().brif(fits, block, &[], done, &[BlockArg::from(k)]);
         self.b.switch_to_block(block);
         let base_offset = self.b.ins().ishl_imm_u(k, 3);
@@ -534,11 +645,11 @@ impl Gen<'_, '_> {
             for s in body {
                 match s {
                     Stmt::Let(t, e) => {
-                        let value = self.vector_expr(e, offset, &temps, splats)?;
+                        let value = self.vector_expr(e, offset, &temps, lanes)?;
                         temps.insert(*t, value);
                     }
                     Stmt::Store(v, e) => {
-                        let value = self.vector_expr(e, offset, &temps, splats)?;
+                        let value = self.vector_expr(e, offset, &temps, lanes)?;
                         let base =
                             *self.bases.get(v).ok_or_else(|| Error(format!("variable {v} has no base pointer")))?;
                         let address = self.b.ins().iadd(base, offset);
@@ -548,19 +659,27 @@ impl Gen<'_, '_> {
                 }
             }
         }
-        self.b.ins().jump(header, &[BlockArg::from(end)]);
+        self.b.ins().jump(header, &[BlockArg::from(next)]);
         self.b.switch_to_block(done);
         Ok(self.b.block_params(done)[0])
     }
 
-    /// An element-wise expression for two items at `offset` bytes (f64x2).
+    /// `mask` (i64x2) as f64x2 bits, for `bitselect` between floats.
+    fn float_mask(&mut self, mask: Value) -> Value {
+        self.b.ins().bitcast(types::F64X2, MemFlagsData::new(), mask)
+    }
+
+    /// An element-wise expression for two items at `offset` bytes: f64x2 for numbers,
+    /// an i64x2 lane mask for booleans.
     fn vector_expr(
         &mut self,
         e: &Expr,
         offset: Value,
         temps: &BTreeMap<usize, Value>,
-        splats: &BTreeMap<String, Value>,
+        lanes: &Lanes,
     ) -> Result<Value, Error> {
+        let splat =
+            |e: &Expr| lanes.splats.get(&format!("{e:?}")).copied().ok_or_else(|| Error(format!("no splat of {e:?}")));
         Ok(match e {
             Expr::Load(v) if self.module.layout.vars.get(*v).is_some_and(|info| !info.scalar) => {
                 let base = *self.bases.get(v).ok_or_else(|| Error(format!("variable {v} has no base pointer")))?;
@@ -568,26 +687,56 @@ impl Gen<'_, '_> {
                 self.b.ins().load(types::F64X2, MemFlagsData::new().with_notrap(), address, 0)
             }
             Expr::Temp(t) if temps.contains_key(t) => temps[t],
-            Expr::F64(_) | Expr::Param(_) | Expr::Load(_) | Expr::Temp(_) | Expr::Time | Expr::Dt => {
-                *splats.get(&format!("{e:?}")).ok_or_else(|| Error(format!("no splat of {e:?}")))?
+            Expr::F64(_) | Expr::Bool(_) | Expr::Param(_) | Expr::Load(_) | Expr::Temp(_) | Expr::Time | Expr::Dt => {
+                splat(e)?
+            }
+            Expr::Rand(k) | Expr::Randn(k) => {
+                let (buffer, first) = match (lanes.buffers.get(k), lanes.first_bytes) {
+                    (Some(&buffer), Some(first)) => (buffer, first),
+                    _ => return Err(Error(format!("no buffer of random stream {k}"))),
+                };
+                let within = self.b.ins().isub(offset, first);
+                let address = self.b.ins().iadd(buffer, within);
+                self.b.ins().load(types::F64X2, MemFlagsData::new().with_notrap(), address, 0)
             }
             Expr::Unary(op, a) => {
-                let x = self.vector_expr(a, offset, temps, splats)?;
+                let x = self.vector_expr(a, offset, temps, lanes)?;
                 match op {
                     Op1::Neg => self.b.ins().fneg(x),
                     Op1::Abs => self.b.ins().fabs(x),
                     Op1::Sqrt => self.b.ins().sqrt(x),
+                    Op1::Not => self.b.ins().bnot(x),
+                    Op1::BoolToF64 => {
+                        let (one, zero) = (splat(&Expr::F64(1.0))?, splat(&Expr::F64(0.0))?);
+                        let mask = self.float_mask(x);
+                        self.b.ins().bitselect(mask, one, zero)
+                    }
                     _ => return Err(Error("a unary operation that can not be vectorized".into())),
                 }
             }
+            Expr::Select(c, a, d) => {
+                let mask = self.vector_expr(c, offset, temps, lanes)?;
+                let x = self.vector_expr(a, offset, temps, lanes)?;
+                let y = self.vector_expr(d, offset, temps, lanes)?;
+                let mask = if self.b.func.dfg.value_type(x) == types::F64X2 { self.float_mask(mask) } else { mask };
+                self.b.ins().bitselect(mask, x, y)
+            }
             Expr::Binary(op, a, c) => {
-                let x = self.vector_expr(a, offset, temps, splats)?;
-                let y = self.vector_expr(c, offset, temps, splats)?;
+                let x = self.vector_expr(a, offset, temps, lanes)?;
+                let y = self.vector_expr(c, offset, temps, lanes)?;
                 match op {
                     Op2::Add => self.b.ins().fadd(x, y),
                     Op2::Sub => self.b.ins().fsub(x, y),
                     Op2::Mul => self.b.ins().fmul(x, y),
                     Op2::Div => self.b.ins().fdiv(x, y),
+                    Op2::And => self.b.ins().band(x, y),
+                    Op2::Or => self.b.ins().bor(x, y),
+                    Op2::Lt => self.b.ins().fcmp(FloatCC::LessThan, x, y),
+                    Op2::Le => self.b.ins().fcmp(FloatCC::LessThanOrEqual, x, y),
+                    Op2::Gt => self.b.ins().fcmp(FloatCC::GreaterThan, x, y),
+                    Op2::Ge => self.b.ins().fcmp(FloatCC::GreaterThanOrEqual, x, y),
+                    Op2::Eq => self.b.ins().fcmp(FloatCC::Equal, x, y),
+                    Op2::Ne => self.b.ins().fcmp(FloatCC::NotEqual, x, y),
                     // `x if x < y else y` (max: `x if y < x else y`, the same as `x > y`)
                     // lane by lane, as the scalar code. Written with `<` so that both
                     // match Cranelift's patterns for `minpd`/`maxpd`.
@@ -597,10 +746,9 @@ impl Gen<'_, '_> {
                         } else {
                             self.b.ins().fcmp(FloatCC::LessThan, y, x)
                         };
-                        let mask = self.b.ins().bitcast(types::F64X2, MemFlagsData::new(), mask);
+                        let mask = self.float_mask(mask);
                         self.b.ins().bitselect(mask, x, y)
                     }
-                    _ => return Err(Error("a binary operation that can not be vectorized".into())),
                 }
             }
             _ => return Err(Error("an expression that can not be vectorized".into())),
@@ -669,9 +817,14 @@ impl Gen<'_, '_> {
     }
 
     fn call(&mut self, symbol: &'static str, args: &[Value]) -> Result<Value, Error> {
+        let call = self.call_void(symbol, args)?;
+        self.b.inst_results(call).first().copied().ok_or_else(|| Error(format!("`{symbol}` returns nothing")))
+    }
+
+    /// Calls `symbol`, returning the call instruction.
+    fn call_void(&mut self, symbol: &'static str, args: &[Value]) -> Result<cranelift_codegen::ir::Inst, Error> {
         let f = *self.imports.get(symbol).ok_or_else(|| Error(format!("`{symbol}` was not imported")))?;
-        let call = self.b.ins().call(f, args);
-        Ok(self.b.inst_results(call)[0])
+        Ok(self.b.ins().call(f, args))
     }
 
     fn expr(&mut self, e: &Expr) -> Result<Value, Error> {
@@ -768,10 +921,9 @@ impl Gen<'_, '_> {
                 self.b.ins().load(types::F64, self.flags, address, offset)
             }
             Expr::Rand(stream) | Expr::Randn(stream) => {
-                let symbol = if matches!(e, Expr::Rand(_)) { "snnc_uniform" } else { "snnc_normal" };
                 let key = *self.keys.get(stream).ok_or_else(|| Error(format!("no key for stream {stream}")))?;
                 let args = [key, self.index];
-                self.call(symbol, &args)?
+                self.call(fill_symbols(e).0, &args)?
             }
         })
     }
