@@ -562,7 +562,7 @@ fn run_length(options: &RunOptions, model: &snnc_compiler::Model) -> Result<Leng
             }
             (value / model.dt).round() as u64
         }
-        (None, None, _) => model_steps(model).ok_or_else(|| {
+        (None, None, _) => crate::bench::run_length(model).ok_or_else(|| {
             usage_error(
                 "the model gives no run length: add `duration = ...` to it, or give `--steps N` or `--duration 1s`",
             )
@@ -1083,21 +1083,6 @@ fn print_line(bar: Option<&indicatif::ProgressBar>, line: String) {
     }
 }
 
-/// The median of some numbers (the upper one of an even count).
-fn median(mut values: Vec<f64>) -> f64 {
-    values.sort_by(f64::total_cmp);
-    values.get(values.len() / 2).copied().unwrap_or(f64::NAN)
-}
-
-/// The model's own run length in steps, if it gives one.
-fn model_steps(model: &snnc_compiler::Model) -> Option<u64> {
-    use snnc_compiler::model::RunLength;
-    match model.run_length? {
-        RunLength::Steps(n) => Some(n),
-        RunLength::Duration(t) => Some((t / model.dt).round() as u64),
-    }
-}
-
 /// The kernels of a lowered model from a back end; `Err` has the exit status
 /// (1: code generation failed, 2: no AOT kernels for this file) and the message.
 fn kernels(
@@ -1120,13 +1105,14 @@ fn kernels(
 }
 
 fn bench(path: &std::path::Path, steps: Option<u64>, repeats: u32, seed: u64) -> Result<(), ExitCode> {
+    use crate::bench::{Spread, ratios, rotation, timed_run};
     let fail = |e: String| {
         eprintln!("error: {e}");
         ExitCode::from(EXIT_MODEL_ERROR)
     };
     let (source, model) = load(path)?;
     let steps = steps
-        .or_else(|| model_steps(&model))
+        .or_else(|| crate::bench::run_length(&model))
         .ok_or_else(|| usage_error("the model gives no run length: give `--steps N`"))?;
     // From the file to the first step: read, check, lower, compile, initialize, step.
     let mut first_step = Vec::new();
@@ -1144,44 +1130,43 @@ fn bench(path: &std::path::Path, steps: Option<u64>, repeats: u32, seed: u64) ->
         sim.step(&mut crate::Monitors::default());
         first_step.push(started.elapsed().as_secs_f64());
     }
-    let mut rows: Vec<(&str, f64, f64)> = Vec::new();
-    for backend in [Backend::Jit, Backend::Aot] {
-        let mut rates = Vec::new();
-        for _ in 0..repeats {
+    // The back ends take turns (JIT, AOT; then AOT, JIT; ...), so that each repeat's
+    // runs are adjacent in time and neither always runs first.
+    let mut backends = vec![Backend::Jit];
+    match kernels(Backend::Aot, path, &source, &lower(path, &source, &model)?) {
+        Ok(_) => backends.push(Backend::Aot),
+        Err((EXIT_USAGE, why)) => eprintln!("{}: skipped: {why}", Backend::Aot.name()),
+        Err((_, e)) => return Err(fail(e)),
+    }
+    let mut rates = vec![Vec::new(); backends.len()];
+    for repeat in 0..repeats as usize {
+        for b in rotation(repeat, backends.len()) {
             let module = lower(path, &source, &model)?;
-            let kernels = match kernels(backend, path, &source, &module) {
-                Ok(kernels) => kernels,
-                Err((EXIT_USAGE, why)) => {
-                    eprintln!("{}: skipped: {why}", backend.name());
-                    break;
-                }
-                Err((_, e)) => return Err(fail(e)),
-            };
+            let kernels = kernels(backends[b], path, &source, &module).map_err(|(_, e)| fail(e))?;
             let mut sim = crate::Simulation::new(module, kernels, seed).map_err(fail)?;
-            let mut monitors = crate::Monitors::new(&model, &sim, steps).map_err(fail)?;
-            let started = std::time::Instant::now();
-            for _ in 0..steps {
-                sim.step(&mut monitors);
-            }
-            monitors.end_episode(&sim);
-            rates.push(steps as f64 / started.elapsed().as_secs_f64());
-        }
-        if !rates.is_empty() {
-            let (low, high) =
-                (rates.iter().copied().fold(f64::INFINITY, f64::min), rates.iter().copied().fold(0.0, f64::max));
-            rows.push((backend.name(), median(rates), (high - low) / 2.0));
+            rates[b].push(timed_run(&model, &mut sim, steps).map_err(fail)?.steps_per_second(steps));
         }
     }
-    println!("{}: {steps} steps per run, monitors on, one thread, median of {repeats}", path.display());
+    println!(
+        "{}: {steps} steps per run, monitors on, one thread, median of {repeats}{}",
+        path.display(),
+        if backends.len() > 1 { ", back ends interleaved" } else { "" }
+    );
     println!("{:<28} {:>14}", "measure", "value");
-    for (name, rate, spread) in &rows {
-        println!("{:<28} {:>14}", format!("steps/s, {name}"), format!("{rate:.0} ± {spread:.0}"));
+    for (backend, rates) in backends.iter().zip(&rates) {
+        if let Some(s) = Spread::of(rates) {
+            let value = format!("{:.0} ± {:.0}", s.median, s.half_range());
+            println!("{:<28} {value:>14}", format!("steps/s, {}", backend.name()));
+        }
     }
-    if let [(_, jit, _), (_, aot, _)] = rows[..] {
-        println!("{:<28} {:>14.2}", "JIT / AOT", jit / aot);
+    if let [jit, aot] = &rates[..]
+        && let Some(s) = Spread::of(&ratios(jit, aot))
+    {
+        println!("{:<28} {:>14.2} [{:.2}, {:.2}]", "JIT / AOT", s.median, s.min, s.max);
     }
-    println!("{:<28} {:>11.2} ms", "JIT compile", median(compile) * 1e3);
-    println!("{:<28} {:>11.2} ms", "file to first step (JIT)", median(first_step) * 1e3);
+    let median = |values: &[f64]| Spread::of(values).map_or(f64::NAN, |s| s.median);
+    println!("{:<28} {:>11.2} ms", "JIT compile", median(&compile) * 1e3);
+    println!("{:<28} {:>11.2} ms", "file to first step (JIT)", median(&first_step) * 1e3);
     Ok(())
 }
 

@@ -339,6 +339,35 @@ fn the_aot_backend_runs_built_in_models_and_refuses_edited_ones() {
     assert!(text(&result.stderr).contains("no AOT kernels for `mine.snn`"), "{}", text(&result.stderr));
 }
 
+/// `snnc bench`: steps/s of each back end; with AOT built in (as `cargo test --workspace`
+/// builds it), the back ends take turns and JIT / AOT is the median of the per-repeat ratios,
+/// with their range. A model without a run length needs `--steps`.
+#[test]
+fn bench_interleaves_back_ends_and_gives_the_per_repeat_ratio() {
+    let out = run_ok(&["bench", &repo_file("models/forager.snn"), "--steps", "200", "--repeats", "3"]);
+    let table = text(&out.stdout);
+    let value = |label: &str| table.lines().find_map(|line| line.strip_prefix(label)).map(str::trim);
+    let number = |text: &str| text.trim_matches(|c| "[], ms".contains(c)).parse::<f64>().expect("a number");
+    assert!(table.starts_with(&format!("{}: 200 steps per run", repo_file("models/forager.snn"))), "{table}");
+    let jit = value("steps/s, jit").expect("a JIT row");
+    assert!(number(jit.split(" ± ").next().expect("rate")) > 0.0, "{table}");
+    for label in ["JIT compile", "file to first step (JIT)"] {
+        assert!(value(label).is_some_and(|v| v.ends_with(" ms") && number(v) > 0.0), "{label}: {table}");
+    }
+    if value("steps/s, aot").is_none() {
+        assert!(text(&out.stderr).contains("aot: skipped"), "{}", text(&out.stderr));
+        assert!(value("JIT / AOT").is_none(), "{table}");
+    } else {
+        assert!(table.lines().next().is_some_and(|l| l.ends_with("median of 3, back ends interleaved")), "{table}");
+        let ratio: Vec<f64> = value("JIT / AOT").expect("a ratio row").split_whitespace().map(number).collect();
+        assert!(matches!(ratio[..], [median, low, high] if 0.0 < low && low <= median && median <= high), "{table}");
+    }
+    let model = temp_model("bench_no_length.snn", &LIF.replace("duration = 50 ms\n", ""));
+    let out = snnc(&["bench", path_text(&model)]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("the model gives no run length: give `--steps N`"), "{}", text(&out.stderr));
+}
+
 /// Asserts that `mean`, `sd`, `min` and `max` in `stats` are those of `values`
 /// (up to JSON's round trip of floats).
 fn assert_stats(stats: &serde_json::Value, values: &[f64], what: &str) {
