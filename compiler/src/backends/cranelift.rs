@@ -270,6 +270,8 @@ fn build(
             // Element-wise loops run two items at a time (f64x2), then the rest one by one.
             let start = if matches!(looping, Loop::Neurons | Loop::Synapses) && vectorizable(kernel, module) {
                 code.vector_loop(&kernel.body, n)?
+            } else if let (Loop::Neurons, Some(condition)) = (looping, guard(kernel, module)) {
+                code.guarded_pairs(condition, &kernel.body, n)?
             } else {
                 zero
             };
@@ -384,6 +386,17 @@ fn uses_neurons(kernel: &Kernel) -> (bool, bool) {
     (pre, post)
 }
 
+/// The condition of a body that is one `if` (a threshold: `if v > v_th { ... }`)
+/// when two items can test it at once: element-wise, without random numbers (which
+/// `guarded_pairs` has no buffers for).
+fn guard<'k>(kernel: &'k Kernel, module: &Module) -> Option<&'k Expr> {
+    let [Stmt::If(condition, _)] = kernel.body.as_slice() else { return None };
+    let mut random = false;
+    crate::ir::visit_exprs(&kernel.body[0], &mut |e| random |= matches!(e, Expr::Rand(_) | Expr::Randn(_)));
+    let test = Kernel { body: vec![Stmt::Let(0, condition.clone())], temps: vec![Ty::Bool], ..kernel.clone() };
+    (!random && condition.ty(&kernel.temps) == Ty::Bool && vectorizable(&test, module)).then_some(condition)
+}
+
 /// The ABI functions of a random draw: one item, and a batch into a buffer.
 fn fill_symbols(e: &Expr) -> (&'static str, &'static str) {
     if matches!(e, Expr::Rand(_)) {
@@ -413,13 +426,13 @@ fn vectorizable(kernel: &Kernel, module: &Module) -> bool {
             | Expr::Rand(_)
             | Expr::Randn(_) => true,
             Expr::Unary(Op1::Neg | Op1::Abs | Op1::Sqrt | Op1::Not | Op1::BoolToF64, a) => expr(a, temps),
-            Expr::Binary(Op2::Add | Op2::Sub | Op2::Mul | Op2::Div | Op2::Min | Op2::Max | Op2::And | Op2::Or, a, b) => {
-                expr(a, temps) && expr(b, temps)
-            }
+            Expr::Binary(
+                Op2::Add | Op2::Sub | Op2::Mul | Op2::Div | Op2::Min | Op2::Max | Op2::And | Op2::Or,
+                a,
+                b,
+            ) => expr(a, temps) && expr(b, temps),
             // Comparisons of numbers (of booleans, `==` and `!=`, are not lane masks).
-            Expr::Binary(op, a, b) if op.is_comparison() => {
-                a.ty(temps) == Ty::F64 && expr(a, temps) && expr(b, temps)
-            }
+            Expr::Binary(op, a, b) if op.is_comparison() => a.ty(temps) == Ty::F64 && expr(a, temps) && expr(b, temps),
             Expr::Select(c, a, b) => expr(c, temps) && expr(a, temps) && expr(b, temps),
             _ => false,
         }
@@ -658,6 +671,41 @@ impl Gen<'_, '_> {
                     _ => return Err(Error("a statement that can not be vectorized".into())),
                 }
             }
+        }
+        self.b.ins().jump(header, &[BlockArg::from(next)]);
+        self.b.switch_to_block(done);
+        Ok(self.b.block_params(done)[0])
+    }
+
+    /// Runs a body that is one `if` (see `guard`) two items at a time: the condition
+    /// of both at once, and only when it holds for one of them, the body for each
+    /// in turn (the scalar code, so effects keep their order). Returns the first
+    /// item left for the scalar loop.
+    fn guarded_pairs(&mut self, condition: &Expr, body: &[Stmt], n: Value) -> Result<Value, Error> {
+        let mut lanes = Lanes { splats: BTreeMap::new(), buffers: BTreeMap::new(), first_bytes: None };
+        self.splat_invariants(condition, body, &mut lanes.splats)?;
+        let zero = self.b.ins().iconst(types::I64, 0);
+        let header = self.b.create_block();
+        let test = self.b.create_block();
+        let each = self.b.create_block();
+        let done = self.b.create_block();
+        self.b.append_block_param(header, types::I64);
+        self.b.append_block_param(done, types::I64);
+        self.b.ins().jump(header, &[BlockArg::from(zero)]);
+        self.b.switch_to_block(header);
+        let k = self.b.block_params(header)[0];
+        let next = self.b.ins().iadd_imm_u(k, 2);
+        let fits = self.b.ins().icmp(IntCC::UnsignedLessThanOrEqual, next, n);
+        self.b.ins().brif(fits, test, &[], done, &[BlockArg::from(k)]);
+        self.b.switch_to_block(test);
+        let offset = self.b.ins().ishl_imm_u(k, 3);
+        let mask = self.vector_expr(condition, offset, &BTreeMap::new(), &lanes)?;
+        let any = self.b.ins().vany_true(mask);
+        self.b.ins().brif(any, each, &[], header, &[BlockArg::from(next)]);
+        self.b.switch_to_block(each);
+        for item in [k, self.b.ins().iadd_imm_u(k, 1)] {
+            self.index = item;
+            self.body(body)?;
         }
         self.b.ins().jump(header, &[BlockArg::from(next)]);
         self.b.switch_to_block(done);
