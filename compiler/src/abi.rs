@@ -506,6 +506,44 @@ pub extern "C" fn snnc_mod(x: f64, y: f64) -> f64 {
     if r != 0.0 && ((y < 0.0) != (r < 0.0)) { r + y } else { r }
 }
 
+/// The least `x` (not NaN) with `x / d >= n` in floating point, for `d > 0`: then
+/// `x / d >= n` holds exactly when `x >= snnc_quotient_at_least(n, d)`, so a
+/// kernel compares instead of dividing (`x / d` rounds correctly, hence never
+/// decreases as `x` grows, and the set where it holds starts at one float). NaN
+/// when no `x` qualifies or `d` is not positive (every comparison is then false).
+pub extern "C" fn snnc_quotient_at_least(n: f64, d: f64) -> f64 {
+    least_with(|x| x / d >= n, d)
+}
+
+/// The least `x` with `x / d > n` (see [`snnc_quotient_at_least`]).
+pub extern "C" fn snnc_quotient_above(n: f64, d: f64) -> f64 {
+    least_with(|x| x / d > n, d)
+}
+
+/// The least float (by value; NaN excluded) where `holds`, a property that never
+/// turns false as `x` grows, holds: a binary search over the floats in order.
+fn least_with(holds: impl Fn(f64) -> bool, d: f64) -> f64 {
+    // Floats in order of value as integers: -inf ... -0 = +0 ... +inf.
+    let key = |x: f64| {
+        let bits = x.to_bits();
+        if bits >> 63 == 1 { -((bits & !(1 << 63)) as i64) } else { bits as i64 }
+    };
+    let float = |k: i64| if k < 0 { f64::from_bits(k.unsigned_abs() | (1 << 63)) } else { f64::from_bits(k as u64) };
+    if d.is_nan() || d <= 0.0 || !holds(f64::INFINITY) {
+        return f64::NAN;
+    }
+    let (mut low, mut high) = (key(f64::NEG_INFINITY), key(f64::INFINITY));
+    if holds(float(low)) {
+        return f64::NEG_INFINITY;
+    }
+    // `holds` is false at `low` and true at `high`.
+    while i128::from(high) - i128::from(low) > 1 {
+        let middle = ((i128::from(low) + i128::from(high)).div_euclid(2)) as i64;
+        if holds(float(middle)) { high = middle } else { low = middle }
+    }
+    float(high)
+}
+
 /// The name and address of every function generated code may call.
 pub fn symbols() -> Vec<(&'static str, *const u8)> {
     let unary: [(&str, extern "C" fn(f64) -> f64); 15] = [
@@ -528,6 +566,8 @@ pub fn symbols() -> Vec<(&'static str, *const u8)> {
     let mut out: Vec<(&'static str, *const u8)> = unary.iter().map(|(n, f)| (*n, *f as *const u8)).collect();
     out.push(("snnc_pow", snnc_pow as *const u8));
     out.push(("snnc_mod", snnc_mod as *const u8));
+    out.push(("snnc_quotient_at_least", snnc_quotient_at_least as *const u8));
+    out.push(("snnc_quotient_above", snnc_quotient_above as *const u8));
     out.push(("snnc_rng_key", snnc_rng_key as *const u8));
     out.push(("snnc_uniform", snnc_uniform as *const u8));
     out.push(("snnc_normal", snnc_normal as *const u8));
@@ -539,6 +579,38 @@ pub fn symbols() -> Vec<(&'static str, *const u8)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn comparing_with_the_least_quotient_is_dividing() {
+        let mut state = 12345u64;
+        let mut next = || {
+            state = mix(state.wrapping_add(GOLDEN));
+            state
+        };
+        for _ in 0..2000 {
+            // Steps, refractory periods and times as the refractory check meets them,
+            // and arbitrary floats.
+            let d = [1e-4, 1e-3, 0.1e-3, 0.25e-3, 3.7e-5, unit(next()) + 1e-9][(next() % 6) as usize];
+            let n = [0.0, 1.0, 2.0, 20.0, 49.0, -1.0, 0.5, (next() % 1000) as f64][(next() % 8) as usize];
+            let (at_least, above) = (snnc_quotient_at_least(n, d), snnc_quotient_above(n, d));
+            for _ in 0..20 {
+                let x = match next() % 4 {
+                    0 => n * d,
+                    1 => f64::from_bits((n * d).to_bits().wrapping_add(next() % 5).wrapping_sub(2)),
+                    2 => (unit(next()) - 0.2) * 100.0 * d * n.abs().max(1.0),
+                    _ => f64::from_bits(next()),
+                };
+                if x.is_nan() {
+                    continue;
+                }
+                assert_eq!(x / d >= n, x >= at_least, "{x:e} / {d:e} >= {n}");
+                assert_eq!(x / d > n, x >= above, "{x:e} / {d:e} > {n}");
+            }
+        }
+        assert!(snnc_quotient_at_least(1.0, 0.0).is_nan());
+        assert!(snnc_quotient_at_least(f64::NAN, 1.0).is_nan());
+        assert_eq!(snnc_quotient_at_least(f64::NEG_INFINITY, 1.0), f64::NEG_INFINITY);
+    }
 
     #[test]
     fn batches_of_draws_are_the_single_draws() {

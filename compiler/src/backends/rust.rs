@@ -620,8 +620,8 @@ mod tests {
         assert!(text.contains("pub static KERNELS: [crate::abi::KernelFn;"), "{text}");
         assert!(text.contains("#[target_feature(enable = \"avx2\")]"), "{text}");
         assert!(!text.contains("snnc_runtime"), "{text}");
-        // The refractory period, 5 ms, exactly.
-        assert!(text.contains(&format!("f64::from_bits({:#x})", 0.005f64.to_bits())), "{text}");
+        // The connection probability, 0.02, exactly.
+        assert!(text.contains(&format!("f64::from_bits({:#x})", 0.02f64.to_bits())), "{text}");
     }
 
     #[test]

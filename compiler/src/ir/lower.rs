@@ -494,7 +494,11 @@ impl<'m> Lowering<'m> {
                     // Brian2: timestep(t - lastspike, dt) >= timestep(refractory, dt).
                     let duration = self.expr(&mut scope, duration);
                     let since = Expr::bin(Op2::Sub, Expr::Time, Expr::Load(lastspike));
-                    steps_at_least(steps(since), timestep(duration))
+                    if fixed(&duration) {
+                        refractory_over(since, timestep(duration))
+                    } else {
+                        steps_at_least(steps(since), timestep(duration))
+                    }
                 }
                 Refractory::Condition(condition) => {
                     // Brian2: not_refractory = not_refractory or not (condition).
@@ -852,8 +856,36 @@ fn timestep(x: Expr) -> Expr {
 
 /// `(x + 1e-3*dt)/dt`: a time in steps, before `timestep` rounds it.
 fn steps(x: Expr) -> Expr {
-    let shifted = Expr::bin(Op2::Add, x, Expr::bin(Op2::Mul, Expr::F64(1e-3), Expr::Dt));
-    Expr::bin(Op2::Div, shifted, Expr::Dt)
+    Expr::bin(Op2::Div, shifted(x), Expr::Dt)
+}
+
+/// `x + 1e-3*dt`.
+fn shifted(x: Expr) -> Expr {
+    Expr::bin(Op2::Add, x, Expr::bin(Op2::Mul, Expr::F64(1e-3), Expr::Dt))
+}
+
+/// `steps_at_least(steps(since), n)` for an `n` the same all run, without the
+/// division per neuron: `(s / dt >= n)` is `s >= q` for the least such `q`
+/// (`abi::snnc_quotient_at_least`, a run constant), the same decision bit for bit.
+fn refractory_over(since: Expr, n: Expr) -> Expr {
+    let positive = Expr::bin(Op2::Ge, n.clone(), Expr::F64(1.0));
+    let below = Expr::bin(Op2::Sub, n.clone(), Expr::F64(1.0));
+    let least = Expr::select(
+        positive,
+        Expr::Call(super::MathFn::QuotientAtLeast, vec![n, Expr::Dt]),
+        Expr::Call(super::MathFn::QuotientAbove, vec![below, Expr::Dt]),
+    );
+    Expr::bin(Op2::Ge, shifted(since), least)
+}
+
+/// Whether an expression reads only constants, parameters and `dt` (its value is
+/// the same all run).
+fn fixed(e: &Expr) -> bool {
+    match e {
+        Expr::F64(_) | Expr::Bool(_) | Expr::Param(_) | Expr::Dt => true,
+        Expr::Unary(..) | Expr::Binary(..) | Expr::Call(..) | Expr::Select(..) => e.children().into_iter().all(fixed),
+        _ => false,
+    }
 }
 
 /// `trunc(x) >= n` for a whole number `n` and a finite `x`, without rounding `x`:

@@ -156,6 +156,11 @@ pub enum MathFn {
     Pow,
     /// Python's `x % y` (two arguments)
     Mod,
+    /// The least `x` with `x / d >= n` (arguments `n`, `d`; not in the language:
+    /// lowering's division-free comparisons, see `abi::snnc_quotient_at_least`).
+    QuotientAtLeast,
+    /// The least `x` with `x / d > n`.
+    QuotientAbove,
 }
 
 impl MathFn {
@@ -179,12 +184,14 @@ impl MathFn {
             MathFn::Exprel => "snnc_exprel",
             MathFn::Pow => "snnc_pow",
             MathFn::Mod => "snnc_mod",
+            MathFn::QuotientAtLeast => "snnc_quotient_at_least",
+            MathFn::QuotientAbove => "snnc_quotient_above",
         }
     }
 
     /// The number of arguments.
     pub fn arity(self) -> usize {
-        if matches!(self, MathFn::Pow | MathFn::Mod) { 2 } else { 1 }
+        if matches!(self, MathFn::Pow | MathFn::Mod | MathFn::QuotientAtLeast | MathFn::QuotientAbove) { 2 } else { 1 }
     }
 
     /// Evaluates the function (the same code the kernels call).
@@ -210,6 +217,8 @@ impl MathFn {
             MathFn::Exprel => snnc_exprel(x),
             MathFn::Pow => snnc_pow(x, y),
             MathFn::Mod => snnc_mod(x, y),
+            MathFn::QuotientAtLeast => snnc_quotient_at_least(x, y),
+            MathFn::QuotientAbove => snnc_quotient_above(x, y),
         }
     }
 }
