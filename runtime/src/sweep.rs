@@ -6,7 +6,7 @@
 //! a point, with seed `seed + r` (the same seeds at every point, so points are
 //! compared on the same random numbers). Its folder is
 //! `p<point>-<name>=<value>-.../replica-<r>/`. Shard `K` of `N` runs the runs
-//! `i` with `i % N == K - 1`. The program (`cli.rs`) runs the points; this module
+//! `i` with `i % N == K - 1`. The program (`cli/sweep.rs`) runs the points; this module
 //! holds what does not need a model run: parsing, naming, the CSV and merging.
 
 use snnc_compiler::units::Dimension;
