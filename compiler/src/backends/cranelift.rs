@@ -536,11 +536,6 @@ impl Gen<'_, '_> {
     /// (`abi::snnc_fill_normals`: the same bits as one call per item).
     fn vector_loop(&mut self, body: &[Stmt], n: Value) -> Result<Value, Error> {
         let mut lanes = Lanes { splats: BTreeMap::new(), buffers: BTreeMap::new(), first_bytes: None };
-        for s in body {
-            if let Stmt::Let(_, e) | Stmt::Store(_, e) = s {
-                self.splat_invariants(e, body, &mut lanes.splats)?;
-            }
-        }
         let mut streams: Vec<(u32, &'static str)> = Vec::new();
         for s in body {
             crate::ir::visit_exprs(s, &mut |e| {
@@ -553,6 +548,7 @@ impl Gen<'_, '_> {
         }
         let zero = self.b.ins().iconst(types::I64, 0);
         if streams.is_empty() {
+            self.splat_all(body, &mut lanes.splats)?;
             let rest = self.vector_pass(body, zero, n, 2, &lanes)?;
             return self.vector_pass(body, rest, n, 1, &lanes);
         }
@@ -582,6 +578,9 @@ impl Gen<'_, '_> {
             let key = *self.keys.get(&k).ok_or_else(|| Error(format!("no key for stream {k}")))?;
             self.call_void(symbol, &[key, first, lanes.buffers[&k], len])?;
         }
+        // Splatted after the calls, which keep no vector register: made before them,
+        // the splats would be reloaded from the stack in every iteration.
+        self.splat_all(body, &mut lanes.splats)?;
         let even = self.b.ins().band_imm_u(len, !1);
         let end = self.b.ins().iadd(first, even);
         lanes.first_bytes = Some(self.b.ins().ishl_imm_u(first, 3));
@@ -590,6 +589,16 @@ impl Gen<'_, '_> {
         self.b.ins().jump(header, &[BlockArg::from(rest)]);
         self.b.switch_to_block(done);
         Ok(self.b.block_params(done)[0])
+    }
+
+    /// `splat_invariants` of every expression of an element-wise body.
+    fn splat_all(&mut self, body: &[Stmt], splats: &mut BTreeMap<String, Value>) -> Result<(), Error> {
+        for s in body {
+            if let Stmt::Let(_, e) | Stmt::Store(_, e) = s {
+                self.splat_invariants(e, body, splats)?;
+            }
+        }
+        Ok(())
     }
 
     /// A value the same in both lanes: a float splatted, a boolean as a lane mask.
