@@ -12,7 +12,8 @@
 //! - **Floating-point operations are exactly these**, in this order: no back end
 //!   reassociates, contracts to FMA, or replaces a division by a multiplication, so
 //!   JIT and AOT compute the same bits. Transcendental functions are the `abi`
-//!   functions.
+//!   functions. (The IR's own passes decide the order: `opt` multiplies a product's
+//!   loop-invariant factors first.)
 //! - **Random numbers** are `abi::snnc_rand/randn(seed, step, index, stream)`: a pure
 //!   function of their coordinates, with a stream per call site.
 
