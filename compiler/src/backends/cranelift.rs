@@ -386,15 +386,14 @@ fn uses_neurons(kernel: &Kernel) -> (bool, bool) {
     (pre, post)
 }
 
-/// The condition of a body that is one `if` (a threshold: `if v > v_th { ... }`)
-/// when two items can test it at once: element-wise, without random numbers (which
-/// `guarded_pairs` has no buffers for).
+/// The condition of a body that is one `if` (a threshold: `if v > v_th { ... }`,
+/// or a Poisson group's `if rand() < p*dt { ... }`) when two items can test it at
+/// once: element-wise (random numbers come from batch buffers).
 fn guard<'k>(kernel: &'k Kernel, module: &Module) -> Option<&'k Expr> {
     let [Stmt::If(condition, _)] = kernel.body.as_slice() else { return None };
-    let mut random = false;
-    crate::ir::visit_exprs(&kernel.body[0], &mut |e| random |= matches!(e, Expr::Rand(_) | Expr::Randn(_)));
-    let test = Kernel { body: vec![Stmt::Let(0, condition.clone())], temps: vec![Ty::Bool], ..kernel.clone() };
-    (!random && condition.ty(&kernel.temps) == Ty::Bool && vectorizable(&test, module)).then_some(condition)
+    // The condition as the body of a kernel with the same temporaries.
+    let test = Kernel { body: vec![Stmt::Let(kernel.temps.len(), condition.clone())], ..kernel.clone() };
+    (condition.ty(&kernel.temps) == Ty::Bool && vectorizable(&test, module)).then_some(condition)
 }
 
 /// The ABI functions of a random draw: one item, and a batch into a buffer.
@@ -466,6 +465,13 @@ fn collect_calls(
     }
 }
 
+/// What a batch of a vector loop runs: element-wise code, or a guarded body.
+#[derive(Clone, Copy)]
+enum Pass<'a> {
+    Vector(&'a [Stmt]),
+    Guarded(&'a Expr, &'a [Stmt]),
+}
+
 /// What the vector loops of a kernel share: splatted invariants (by the `Debug` text
 /// of their expression), the buffer of each random stream, and the byte offset of
 /// the current batch's first item.
@@ -535,22 +541,30 @@ impl Gen<'_, '_> {
     /// `abi::BATCH` items, each drawing its numbers into stack buffers first
     /// (`abi::snnc_fill_normals`: the same bits as one call per item).
     fn vector_loop(&mut self, body: &[Stmt], n: Value) -> Result<Value, Error> {
+        self.batched(Pass::Vector(body), n)
+    }
+
+    /// Runs `pass` over items `0..n` (see `vector_loop`), in batches with buffers of
+    /// random numbers if its vector code draws any; returns the first item left
+    /// for the scalar loop.
+    fn batched(&mut self, pass: Pass<'_>, n: Value) -> Result<Value, Error> {
         let mut lanes = Lanes { splats: BTreeMap::new(), buffers: BTreeMap::new(), first_bytes: None };
         let mut streams: Vec<(u32, &'static str)> = Vec::new();
-        for s in body {
-            crate::ir::visit_exprs(s, &mut |e| {
-                if let Expr::Rand(k) | Expr::Randn(k) = e
-                    && !streams.iter().any(|(seen, _)| seen == k)
-                {
-                    streams.push((*k, fill_symbols(e).1));
-                }
-            });
+        let mut note = |e: &Expr| {
+            if let Expr::Rand(k) | Expr::Randn(k) = e
+                && !streams.iter().any(|(seen, _)| seen == k)
+            {
+                streams.push((*k, fill_symbols(e).1));
+            }
+        };
+        match pass {
+            Pass::Vector(body) => body.iter().for_each(|s| crate::ir::visit_exprs(s, &mut note)),
+            Pass::Guarded(condition, _) => crate::ir::visit_exprs(&Stmt::Let(0, condition.clone()), &mut note),
         }
         let zero = self.b.ins().iconst(types::I64, 0);
         if streams.is_empty() {
-            self.splat_all(body, &mut lanes.splats)?;
-            let rest = self.vector_pass(body, zero, n, 2, &lanes)?;
-            return self.vector_pass(body, rest, n, 1, &lanes);
+            self.splat_pass(pass, &mut lanes.splats)?;
+            return self.run_pass(pass, zero, n, &lanes);
         }
         let batch = i64::try_from(abi::BATCH).map_err(err)?;
         for &(k, _) in &streams {
@@ -580,15 +594,33 @@ impl Gen<'_, '_> {
         }
         // Splatted after the calls, which keep no vector register: made before them,
         // the splats would be reloaded from the stack in every iteration.
-        self.splat_all(body, &mut lanes.splats)?;
+        self.splat_pass(pass, &mut lanes.splats)?;
         let even = self.b.ins().band_imm_u(len, !1);
         let end = self.b.ins().iadd(first, even);
         lanes.first_bytes = Some(self.b.ins().ishl_imm_u(first, 3));
-        let rest = self.vector_pass(body, first, end, 2, &lanes)?;
-        let rest = self.vector_pass(body, rest, end, 1, &lanes)?;
+        let rest = self.run_pass(pass, first, end, &lanes)?;
         self.b.ins().jump(header, &[BlockArg::from(rest)]);
         self.b.switch_to_block(done);
         Ok(self.b.block_params(done)[0])
+    }
+
+    /// The splats a pass uses.
+    fn splat_pass(&mut self, pass: Pass<'_>, splats: &mut BTreeMap<String, Value>) -> Result<(), Error> {
+        match pass {
+            Pass::Vector(body) => self.splat_all(body, splats),
+            Pass::Guarded(condition, body) => self.splat_invariants(condition, body, splats),
+        }
+    }
+
+    /// A pass over items `start..end` (an even count); returns `end`.
+    fn run_pass(&mut self, pass: Pass<'_>, start: Value, end: Value, lanes: &Lanes) -> Result<Value, Error> {
+        match pass {
+            Pass::Vector(body) => {
+                let rest = self.vector_pass(body, start, end, 2, lanes)?;
+                self.vector_pass(body, rest, end, 1, lanes)
+            }
+            Pass::Guarded(condition, body) => self.pair_pass(condition, body, start, end, lanes),
+        }
     }
 
     /// `splat_invariants` of every expression of an element-wise body.
@@ -687,28 +719,37 @@ impl Gen<'_, '_> {
     }
 
     /// Runs a body that is one `if` (see `guard`) two items at a time: the condition
-    /// of both at once, and only when it holds for one of them, the body for each
-    /// in turn (the scalar code, so effects keep their order). Returns the first
-    /// item left for the scalar loop.
+    /// of both at once (its random numbers drawn a batch at a time), and only when it
+    /// holds for one of them, the body for each in turn (the scalar code, so effects
+    /// keep their order). Returns the first item left for the scalar loop.
     fn guarded_pairs(&mut self, condition: &Expr, body: &[Stmt], n: Value) -> Result<Value, Error> {
-        let mut lanes = Lanes { splats: BTreeMap::new(), buffers: BTreeMap::new(), first_bytes: None };
-        self.splat_invariants(condition, body, &mut lanes.splats)?;
-        let zero = self.b.ins().iconst(types::I64, 0);
+        self.batched(Pass::Guarded(condition, body), n)
+    }
+
+    /// The pairs of `guarded_pairs` from item `start` while they fit before `end`.
+    fn pair_pass(
+        &mut self,
+        condition: &Expr,
+        body: &[Stmt],
+        start: Value,
+        end: Value,
+        lanes: &Lanes,
+    ) -> Result<Value, Error> {
         let header = self.b.create_block();
         let test = self.b.create_block();
         let each = self.b.create_block();
         let done = self.b.create_block();
         self.b.append_block_param(header, types::I64);
         self.b.append_block_param(done, types::I64);
-        self.b.ins().jump(header, &[BlockArg::from(zero)]);
+        self.b.ins().jump(header, &[BlockArg::from(start)]);
         self.b.switch_to_block(header);
         let k = self.b.block_params(header)[0];
         let next = self.b.ins().iadd_imm_u(k, 2);
-        let fits = self.b.ins().icmp(IntCC::UnsignedLessThanOrEqual, next, n);
+        let fits = self.b.ins().icmp(IntCC::UnsignedLessThanOrEqual, next, end);
         self.b.ins().brif(fits, test, &[], done, &[BlockArg::from(k)]);
         self.b.switch_to_block(test);
         let offset = self.b.ins().ishl_imm_u(k, 3);
-        let mask = self.vector_expr(condition, offset, &BTreeMap::new(), &lanes)?;
+        let mask = self.vector_expr(condition, offset, &BTreeMap::new(), lanes)?;
         let any = self.b.ins().vany_true(mask);
         self.b.ins().brif(any, each, &[], header, &[BlockArg::from(next)]);
         self.b.switch_to_block(each);
