@@ -10,7 +10,8 @@ use crate::ir::{Expr, Kernel, Loop, MathFn, Module, Op1, Op2, Stmt, Ty};
 use cranelift_codegen::Context;
 use cranelift_codegen::ir::condcodes::{FloatCC, IntCC};
 use cranelift_codegen::ir::{
-    AbiParam, BlockArg, FuncRef, InstBuilder, MemFlagsData, Signature, StackSlotData, StackSlotKind, Value, types,
+    AbiParam, Block, BlockArg, FuncRef, InstBuilder, MemFlagsData, Signature, StackSlotData, StackSlotKind, Value,
+    types,
 };
 use cranelift_codegen::settings::{self, Configurable};
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext, Variable};
@@ -270,7 +271,7 @@ fn build(
             // Element-wise loops run two items at a time (f64x2), then the rest one by one.
             let start = if matches!(looping, Loop::Neurons | Loop::Synapses) && vectorizable(kernel, module) {
                 code.vector_loop(&kernel.body, n)?
-            } else if let (Loop::Neurons, Some(condition)) = (looping, guard(kernel, module)) {
+            } else if let (Loop::Neurons, Some(condition)) = (looping, guard(kernel)) {
                 code.guarded_pairs(condition, &kernel.body, n)?
             } else {
                 zero
@@ -389,20 +390,14 @@ fn uses_neurons(kernel: &Kernel) -> (bool, bool) {
 /// The condition of a body that is one `if` (a threshold: `if v > v_th { ... }`,
 /// or a Poisson group's `if rand() < p*dt { ... }`) when two items can test it at
 /// once: element-wise (random numbers come from batch buffers).
-fn guard<'k>(kernel: &'k Kernel, module: &Module) -> Option<&'k Expr> {
+fn guard(kernel: &Kernel) -> Option<&Expr> {
     let [Stmt::If(condition, _)] = kernel.body.as_slice() else { return None };
-    // The condition as the body of a kernel with the same temporaries.
-    let test = Kernel { body: vec![Stmt::Let(kernel.temps.len(), condition.clone())], ..kernel.clone() };
-    (condition.ty(&kernel.temps) == Ty::Bool && vectorizable(&test, module)).then_some(condition)
+    (condition.ty(&kernel.temps) == Ty::Bool && lane_wise(condition, &kernel.temps)).then_some(condition)
 }
 
-/// The ABI functions of a random draw: one item, and a batch into a buffer.
-fn fill_symbols(e: &Expr) -> (&'static str, &'static str) {
-    if matches!(e, Expr::Rand(_)) {
-        ("snnc_uniform", "snnc_fill_uniforms")
-    } else {
-        ("snnc_normal", "snnc_fill_normals")
-    }
+/// The ABI functions of a uniform or `normal` draw: one item, and a batch into a buffer.
+fn draw_symbols(normal: bool) -> (&'static str, &'static str) {
+    if normal { ("snnc_normal", "snnc_fill_normals") } else { ("snnc_uniform", "snnc_fill_uniforms") }
 }
 
 /// Whether a loop body is element-wise code that runs the same, bit for bit,
@@ -413,36 +408,39 @@ fn fill_symbols(e: &Expr) -> (&'static str, &'static str) {
 /// indices. Booleans are lane masks.
 fn vectorizable(kernel: &Kernel, module: &Module) -> bool {
     let temps = &kernel.temps;
-    fn expr(e: &Expr, temps: &[Ty]) -> bool {
-        match e {
-            Expr::F64(_)
-            | Expr::Bool(_)
-            | Expr::Param(_)
-            | Expr::Load(_)
-            | Expr::Temp(_)
-            | Expr::Time
-            | Expr::Dt
-            | Expr::Rand(_)
-            | Expr::Randn(_) => true,
-            Expr::Unary(Op1::Neg | Op1::Abs | Op1::Sqrt | Op1::Not | Op1::BoolToF64, a) => expr(a, temps),
-            Expr::Binary(
-                Op2::Add | Op2::Sub | Op2::Mul | Op2::Div | Op2::Min | Op2::Max | Op2::And | Op2::Or,
-                a,
-                b,
-            ) => expr(a, temps) && expr(b, temps),
-            // Comparisons of numbers (of booleans, `==` and `!=`, are not lane masks).
-            Expr::Binary(op, a, b) if op.is_comparison() => a.ty(temps) == Ty::F64 && expr(a, temps) && expr(b, temps),
-            Expr::Select(c, a, b) => expr(c, temps) && expr(a, temps) && expr(b, temps),
-            _ => false,
-        }
-    }
     let scalar = |v: usize| module.layout.vars.get(v).is_none_or(|info| info.scalar);
     !kernel.body.is_empty()
         && kernel.body.iter().all(|s| match s {
-            Stmt::Let(_, e) => expr(e, temps),
-            Stmt::Store(v, e) => !scalar(*v) && expr(e, temps),
+            Stmt::Let(_, e) => lane_wise(e, temps),
+            Stmt::Store(v, e) => !scalar(*v) && lane_wise(e, temps),
             _ => false,
         })
+}
+
+/// Whether an expression computes the same, bit for bit, for two items at once
+/// (see `vectorizable`), given the types of temporaries.
+fn lane_wise(e: &Expr, temps: &[Ty]) -> bool {
+    match e {
+        Expr::F64(_)
+        | Expr::Bool(_)
+        | Expr::Param(_)
+        | Expr::Load(_)
+        | Expr::Temp(_)
+        | Expr::Time
+        | Expr::Dt
+        | Expr::Rand(_)
+        | Expr::Randn(_) => true,
+        Expr::Unary(Op1::Neg | Op1::Abs | Op1::Sqrt | Op1::Not | Op1::BoolToF64, a) => lane_wise(a, temps),
+        Expr::Binary(Op2::Add | Op2::Sub | Op2::Mul | Op2::Div | Op2::Min | Op2::Max | Op2::And | Op2::Or, a, b) => {
+            lane_wise(a, temps) && lane_wise(b, temps)
+        }
+        // Comparisons of numbers (of booleans, `==` and `!=`, are not lane masks).
+        Expr::Binary(op, a, b) if op.is_comparison() => {
+            a.ty(temps) == Ty::F64 && lane_wise(a, temps) && lane_wise(b, temps)
+        }
+        Expr::Select(c, a, b) => lane_wise(c, temps) && lane_wise(a, temps) && lane_wise(b, temps),
+        _ => false,
+    }
 }
 
 /// The functions a kernel calls, with their signatures, and its random streams.
@@ -455,7 +453,7 @@ fn collect_calls(
         crate::ir::visit_exprs(s, &mut |e| match e {
             Expr::Call(m, _) => out.push((m.symbol(), vec![types::F64; m.arity()], Some(types::F64))),
             Expr::Rand(_) | Expr::Randn(_) => {
-                let (one, batch) = fill_symbols(e);
+                let (one, batch) = draw_symbols(matches!(e, Expr::Randn(_)));
                 out.push((one, vec![types::I64; 2], Some(types::F64)));
                 out.push((batch, vec![types::I64, types::I64, pointer, types::I64], None));
                 out.push(("snnc_rng_key", vec![types::I64; 3], Some(types::I64)));
@@ -549,18 +547,13 @@ impl Gen<'_, '_> {
     /// for the scalar loop.
     fn batched(&mut self, pass: Pass<'_>, n: Value) -> Result<Value, Error> {
         let mut lanes = Lanes { splats: BTreeMap::new(), buffers: BTreeMap::new(), first_bytes: None };
-        let mut streams: Vec<(u32, &'static str)> = Vec::new();
-        let mut note = |e: &Expr| {
-            if let Expr::Rand(k) | Expr::Randn(k) = e
-                && !streams.iter().any(|(seen, _)| seen == k)
-            {
-                streams.push((*k, fill_symbols(e).1));
-            }
+        // The random streams of the code that runs two items at a time.
+        let uses = match pass {
+            Pass::Vector(body) => crate::ir::Uses::of(body),
+            Pass::Guarded(condition, _) => crate::ir::Uses::of(&[Stmt::Let(0, condition.clone())]),
         };
-        match pass {
-            Pass::Vector(body) => body.iter().for_each(|s| crate::ir::visit_exprs(s, &mut note)),
-            Pass::Guarded(condition, _) => crate::ir::visit_exprs(&Stmt::Let(0, condition.clone()), &mut note),
-        }
+        let streams: Vec<(u32, &'static str)> =
+            uses.streams.iter().map(|&k| (k, draw_symbols(uses.normals.contains(&k)).1)).collect();
         let zero = self.b.ins().iconst(types::I64, 0);
         if streams.is_empty() {
             self.splat_pass(pass, &mut lanes.splats)?;
@@ -574,18 +567,8 @@ impl Gen<'_, '_> {
             lanes.buffers.insert(k, address);
         }
         // Batches from item `first` while two or more items remain.
-        let header = self.b.create_block();
-        let block = self.b.create_block();
-        let done = self.b.create_block();
-        self.b.append_block_param(header, types::I64);
-        self.b.append_block_param(done, types::I64);
-        self.b.ins().jump(header, &[BlockArg::from(zero)]);
-        self.b.switch_to_block(header);
-        let first = self.b.block_params(header)[0];
+        let (header, first, _, done) = self.open_loop(zero, n, 2);
         let remaining = self.b.ins().isub(n, first);
-        let pair = self.b.ins().icmp_imm_u(IntCC::UnsignedGreaterThanOrEqual, remaining, 2);
-        self.b.ins().brif(pair, block, &[], done, &[BlockArg::from(first)]);
-        self.b.switch_to_block(block);
         let whole = self.b.ins().iconst(types::I64, batch);
         let len = self.b.ins().umin(remaining, whole);
         for &(k, symbol) in &streams {
@@ -599,9 +582,35 @@ impl Gen<'_, '_> {
         let end = self.b.ins().iadd(first, even);
         lanes.first_bytes = Some(self.b.ins().ishl_imm_u(first, 3));
         let rest = self.run_pass(pass, first, end, &lanes)?;
-        self.b.ins().jump(header, &[BlockArg::from(rest)]);
+        Ok(self.close_loop(header, rest, done))
+    }
+
+    /// Opens a loop over items from `start`, `step` at a time, while `step` more fit
+    /// before `end`: makes its blocks, enters it and leaves the builder in its body.
+    /// Returns the loop's header, the current item, the item `step` after it and the
+    /// exit block.
+    fn open_loop(&mut self, start: Value, end: Value, step: i64) -> (Block, Value, Value, Block) {
+        let header = self.b.create_block();
+        let block = self.b.create_block();
+        let done = self.b.create_block();
+        self.b.append_block_param(header, types::I64);
+        self.b.append_block_param(done, types::I64);
+        self.b.ins().jump(header, &[BlockArg::from(start)]);
+        self.b.switch_to_block(header);
+        let k = self.b.block_params(header)[0];
+        let next = self.b.ins().iadd_imm_u(k, step);
+        let fits = self.b.ins().icmp(IntCC::UnsignedLessThanOrEqual, next, end);
+        self.b.ins().brif(fits, block, &[], done, &[BlockArg::from(k)]);
+        self.b.switch_to_block(block);
+        (header, k, next, done)
+    }
+
+    /// Closes a loop of `open_loop`, going on at item `next`; returns the first item
+    /// the loop left undone.
+    fn close_loop(&mut self, header: Block, next: Value, done: Block) -> Value {
+        self.b.ins().jump(header, &[BlockArg::from(next)]);
         self.b.switch_to_block(done);
-        Ok(self.b.block_params(done)[0])
+        self.b.block_params(done)[0]
     }
 
     /// The splats a pass uses.
@@ -680,18 +689,7 @@ impl Gen<'_, '_> {
         copies: i64,
         lanes: &Lanes,
     ) -> Result<Value, Error> {
-        let header = self.b.create_block();
-        let block = self.b.create_block();
-        let done = self.b.create_block();
-        self.b.append_block_param(header, types::I64);
-        self.b.append_block_param(done, types::I64);
-        self.b.ins().jump(header, &[BlockArg::from(start)]);
-        self.b.switch_to_block(header);
-        let k = self.b.block_params(header)[0];
-        let next = self.b.ins().iadd_imm_u(k, 2 * copies);
-        let fits = self.b.ins().icmp(IntCC::UnsignedLessThanOrEqual, next, end);
-        self.b.ins().brif(fits, block, &[], done, &[BlockArg::from(k)]);
-        self.b.switch_to_block(block);
+        let (header, k, next, done) = self.open_loop(start, end, 2 * copies);
         let base_offset = self.b.ins().ishl_imm_u(k, 3);
         for copy in 0..copies {
             let offset = self.b.ins().iadd_imm_u(base_offset, 16 * copy);
@@ -713,9 +711,7 @@ impl Gen<'_, '_> {
                 }
             }
         }
-        self.b.ins().jump(header, &[BlockArg::from(next)]);
-        self.b.switch_to_block(done);
-        Ok(self.b.block_params(done)[0])
+        Ok(self.close_loop(header, next, done))
     }
 
     /// Runs a body that is one `if` (see `guard`) two items at a time: the condition
@@ -735,19 +731,8 @@ impl Gen<'_, '_> {
         end: Value,
         lanes: &Lanes,
     ) -> Result<Value, Error> {
-        let header = self.b.create_block();
-        let test = self.b.create_block();
+        let (header, k, next, done) = self.open_loop(start, end, 2);
         let each = self.b.create_block();
-        let done = self.b.create_block();
-        self.b.append_block_param(header, types::I64);
-        self.b.append_block_param(done, types::I64);
-        self.b.ins().jump(header, &[BlockArg::from(start)]);
-        self.b.switch_to_block(header);
-        let k = self.b.block_params(header)[0];
-        let next = self.b.ins().iadd_imm_u(k, 2);
-        let fits = self.b.ins().icmp(IntCC::UnsignedLessThanOrEqual, next, end);
-        self.b.ins().brif(fits, test, &[], done, &[BlockArg::from(k)]);
-        self.b.switch_to_block(test);
         let offset = self.b.ins().ishl_imm_u(k, 3);
         let mask = self.vector_expr(condition, offset, &BTreeMap::new(), lanes)?;
         let any = self.b.ins().vany_true(mask);
@@ -757,9 +742,7 @@ impl Gen<'_, '_> {
             self.index = item;
             self.body(body)?;
         }
-        self.b.ins().jump(header, &[BlockArg::from(next)]);
-        self.b.switch_to_block(done);
-        Ok(self.b.block_params(done)[0])
+        Ok(self.close_loop(header, next, done))
     }
 
     /// `mask` (i64x2) as f64x2 bits, for `bitselect` between floats.
@@ -1021,7 +1004,7 @@ impl Gen<'_, '_> {
             Expr::Rand(stream) | Expr::Randn(stream) => {
                 let key = *self.keys.get(stream).ok_or_else(|| Error(format!("no key for stream {stream}")))?;
                 let args = [key, self.index];
-                self.call(fill_symbols(e).0, &args)?
+                self.call(draw_symbols(matches!(e, Expr::Randn(_))).0, &args)?
             }
         })
     }

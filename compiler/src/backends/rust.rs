@@ -107,7 +107,7 @@ impl Gen<'_> {
     fn kernel(&self) -> TokenStream {
         let abi = self.abi;
         // Base pointers, parameters, tables and random streams used by the kernel.
-        let crate::ir::Uses { vars, params, tables, streams } = self.kernel.uses();
+        let crate::ir::Uses { vars, params, tables, streams, .. } = self.kernel.uses();
         let vars = vars.into_iter().map(|v| {
             let (name, v) = (var(v), Literal::usize_unsuffixed(v));
             quote!(let #name: *mut f64 = *a.vars.add(#v);)
@@ -225,35 +225,27 @@ impl Gen<'_> {
         let layout = &self.module.layout;
         let scalar = |v: usize| layout.vars.get(v).is_none_or(|info| info.scalar);
         let mut eligible = matches!(kernel.looping, Loop::Neurons | Loop::Synapses);
-        let (mut read, mut params, mut tables, mut streams, mut outer) =
-            (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        // Temporaries of the scalar block that the body reads.
+        let mut outer = Vec::new();
         let defined_outside = |t: usize| kernel.scalar.iter().any(|s| matches!(s, Stmt::Let(u, _) if *u == t));
         for s in &kernel.body {
             crate::ir::visit_exprs(s, &mut |e| match e {
                 Expr::LoadAt(..) | Expr::IndexAt(_) => eligible = false,
-                Expr::Load(v) => read.push(*v),
-                Expr::Param(p) => params.push(*p),
-                Expr::Table(t) => tables.push(*t),
                 Expr::Temp(t) if defined_outside(*t) => outer.push(*t),
-                Expr::Rand(k) | Expr::Randn(k) => streams.push((*k, matches!(e, Expr::Randn(_)))),
                 _ => {}
             });
             eligible &= !contains(s, &|s| matches!(s, Stmt::EmitSpike | Stmt::StoreAt(..)));
         }
-        let written = crate::ir::stored_vars(&kernel.body);
+        let mut written = crate::ir::stored_vars(&kernel.body);
         eligible &= !written.iter().any(|&v| scalar(v));
         if !eligible || kernel.body.is_empty() {
             return None;
         }
-        for list in [&mut read, &mut params, &mut tables, &mut outer] {
-            list.sort_unstable();
-            list.dedup();
-        }
-        streams.sort_unstable();
-        streams.dedup();
-        let mut written = written;
+        outer.sort_unstable();
+        outer.dedup();
         written.sort_unstable();
         written.dedup();
+        let crate::ir::Uses { vars, params, tables, streams, normals } = crate::ir::Uses::of(&kernel.body);
         let abi = self.abi;
 
         // Parameters of `lanes` and the arguments of its calls, in the same order.
@@ -263,7 +255,7 @@ impl Gen<'_> {
             formals.push(quote!(#name: &mut [f64]));
             actuals.push(quote!(::core::slice::from_raw_parts_mut(#name.add(first as usize), len)));
         }
-        for &v in read.iter().filter(|v| !written.contains(v)) {
+        for &v in vars.iter().filter(|v| !written.contains(v)) {
             let name = var(v);
             if scalar(v) {
                 // Read once: nothing in the loop writes it.
@@ -279,7 +271,7 @@ impl Gen<'_> {
             formals.push(quote!(#name: &[f64]));
             actuals.push(quote!(::core::slice::from_raw_parts(#name.add(first as usize), len)));
         }
-        for &(k, _) in &streams {
+        for &k in &streams {
             let name = format_ident!("r{}", k);
             formals.push(quote!(#name: &[f64]));
             actuals.push(quote!(&#name[..len]));
@@ -316,9 +308,9 @@ impl Gen<'_> {
             });
         }
         let batch = Literal::usize_unsuffixed(crate::abi::BATCH);
-        let fills = streams.iter().map(|&(k, normal)| {
+        let fills = streams.iter().map(|&k| {
             let (name, key) = (format_ident!("r{}", k), format_ident!("key{}", k));
-            let fill = if normal { quote!(snnc_normals) } else { quote!(snnc_uniforms) };
+            let fill = if normals.contains(&k) { quote!(snnc_normals) } else { quote!(snnc_uniforms) };
             quote! {
                 let mut #name = [0.0f64; #batch];
                 #abi::#fill(#key, first, &mut #name[..len]);

@@ -868,12 +868,10 @@ fn shifted(x: Expr) -> Expr {
 /// division per neuron: `(s / dt >= n)` is `s >= q` for the least such `q`
 /// (`abi::snnc_quotient_at_least`, a run constant), the same decision bit for bit.
 fn refractory_over(since: Expr, n: Expr) -> Expr {
-    let positive = Expr::bin(Op2::Ge, n.clone(), Expr::F64(1.0));
-    let below = Expr::bin(Op2::Sub, n.clone(), Expr::F64(1.0));
-    let least = Expr::select(
-        positive,
-        Expr::Call(super::MathFn::QuotientAtLeast, vec![n, Expr::Dt]),
-        Expr::Call(super::MathFn::QuotientAbove, vec![below, Expr::Dt]),
+    let least = by_whole_steps(
+        n,
+        |n| Expr::Call(super::MathFn::QuotientAtLeast, vec![n, Expr::Dt]),
+        |below| Expr::Call(super::MathFn::QuotientAbove, vec![below, Expr::Dt]),
     );
     Expr::bin(Op2::Ge, shifted(since), least)
 }
@@ -891,9 +889,15 @@ fn fixed(e: &Expr) -> bool {
 /// `trunc(x) >= n` for a whole number `n` and a finite `x`, without rounding `x`:
 /// `x >= n` when `n >= 1`, else `x > n - 1` (both exact; `n - 1` is exact below 2^53).
 fn steps_at_least(x: Expr, n: Expr) -> Expr {
+    by_whole_steps(n, |n| Expr::bin(Op2::Ge, x.clone(), n), |below| Expr::bin(Op2::Gt, x.clone(), below))
+}
+
+/// `at_least(n)` when the whole number `n` is at least 1, else `above(n - 1)`: the
+/// two exact forms of `trunc(x) >= n` (see `steps_at_least`).
+fn by_whole_steps(n: Expr, at_least: impl FnOnce(Expr) -> Expr, above: impl FnOnce(Expr) -> Expr) -> Expr {
     let positive = Expr::bin(Op2::Ge, n.clone(), Expr::F64(1.0));
     let below = Expr::bin(Op2::Sub, n.clone(), Expr::F64(1.0));
-    Expr::select(positive, Expr::bin(Op2::Ge, x.clone(), n), Expr::bin(Op2::Gt, x, below))
+    Expr::select(positive, at_least(n), above(below))
 }
 
 /// Whether an expression reads something that differs between neurons.

@@ -367,25 +367,31 @@ pub fn visit_exprs(s: &Stmt, f: &mut impl FnMut(&Expr)) {
 
 /// What a kernel touches, for a back end to load once at its start: variables
 /// (read or written), parameters and tables (each sorted, without repeats), and
-/// random streams (in order of first use).
+/// random streams (in order of first use; `normals` those drawn by `randn`).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Uses {
     pub vars: Vec<VarId>,
     pub params: Vec<usize>,
     pub tables: Vec<usize>,
     pub streams: Vec<u32>,
+    pub normals: Vec<u32>,
 }
 
-impl Kernel {
-    /// The variables, parameters, tables and random streams the kernel uses.
-    pub fn uses(&self) -> Uses {
+impl Uses {
+    /// What the statements touch.
+    pub fn of<'s>(stmts: impl IntoIterator<Item = &'s Stmt>) -> Uses {
         let mut uses = Uses::default();
-        for s in self.scalar.iter().chain(&self.body) {
+        for s in stmts {
             visit_exprs(s, &mut |e| match e {
                 Expr::Load(v) | Expr::LoadAt(v, _) => uses.vars.push(*v),
                 Expr::Param(p) => uses.params.push(*p),
                 Expr::Table(t) => uses.tables.push(*t),
-                Expr::Rand(k) | Expr::Randn(k) if !uses.streams.contains(k) => uses.streams.push(*k),
+                Expr::Rand(k) | Expr::Randn(k) if !uses.streams.contains(k) => {
+                    uses.streams.push(*k);
+                    if matches!(e, Expr::Randn(_)) {
+                        uses.normals.push(*k);
+                    }
+                }
                 _ => {}
             });
             visit_stores(s, &mut |v| uses.vars.push(v));
@@ -395,6 +401,13 @@ impl Kernel {
             list.dedup();
         }
         uses
+    }
+}
+
+impl Kernel {
+    /// The variables, parameters, tables and random streams the kernel uses.
+    pub fn uses(&self) -> Uses {
+        Uses::of(self.scalar.iter().chain(&self.body))
     }
 }
 
