@@ -271,7 +271,8 @@ fn build(
             // Element-wise loops run two items at a time (f64x2), then the rest one by one.
             let start = if matches!(looping, Loop::Neurons | Loop::Synapses) && vectorizable(kernel, module) {
                 code.vector_loop(&kernel.body, n)?
-            } else if let (Loop::Neurons, Some(condition)) = (looping, guard(kernel)) {
+            } else if let Some(condition) = guard(kernel) {
+                code.pre_index = aux;
                 code.guarded_pairs(condition, &kernel.body, n)?
             } else {
                 zero
@@ -392,7 +393,8 @@ fn uses_neurons(kernel: &Kernel) -> (bool, bool) {
 /// once: element-wise (random numbers come from batch buffers).
 fn guard(kernel: &Kernel) -> Option<&Expr> {
     let [Stmt::If(condition, _)] = kernel.body.as_slice() else { return None };
-    (condition.ty(&kernel.temps) == Ty::Bool && lane_wise(condition, &kernel.temps)).then_some(condition)
+    let looping = matches!(kernel.looping, Loop::Neurons | Loop::Pairs);
+    (looping && condition.ty(&kernel.temps) == Ty::Bool && lane_wise(condition, kernel)).then_some(condition)
 }
 
 /// The ABI functions of a uniform or `normal` draw: one item, and a batch into a buffer.
@@ -407,38 +409,51 @@ fn draw_symbols(normal: bool) -> (&'static str, &'static str) {
 /// and random numbers (drawn a batch at a time into buffers); no calls, `if`s or
 /// indices. Booleans are lane masks.
 fn vectorizable(kernel: &Kernel, module: &Module) -> bool {
-    let temps = &kernel.temps;
     let scalar = |v: usize| module.layout.vars.get(v).is_none_or(|info| info.scalar);
     !kernel.body.is_empty()
         && kernel.body.iter().all(|s| match s {
-            Stmt::Let(_, e) => lane_wise(e, temps),
-            Stmt::Store(v, e) => !scalar(*v) && lane_wise(e, temps),
+            Stmt::Let(_, e) => lane_wise(e, kernel),
+            Stmt::Store(v, e) => !scalar(*v) && lane_wise(e, kernel),
             _ => false,
         })
 }
 
-/// Whether an expression computes the same, bit for bit, for two items at once
-/// (see `vectorizable`), given the types of temporaries.
-fn lane_wise(e: &Expr, temps: &[Ty]) -> bool {
-    match e {
+/// Whether a leaf of a lane-wise expression is splatted (the same for every item)
+/// where it is not a per-item variable or a temporary of the loop body. `i`, the
+/// presynaptic neuron, is the same for a whole loop over candidate targets.
+fn splattable(e: &Expr) -> bool {
+    matches!(
+        e,
         Expr::F64(_)
-        | Expr::Bool(_)
-        | Expr::Param(_)
-        | Expr::Load(_)
-        | Expr::Temp(_)
-        | Expr::Time
-        | Expr::Dt
-        | Expr::Rand(_)
-        | Expr::Randn(_) => true,
-        Expr::Unary(Op1::Neg | Op1::Abs | Op1::Sqrt | Op1::Not | Op1::BoolToF64, a) => lane_wise(a, temps),
+            | Expr::Bool(_)
+            | Expr::Param(_)
+            | Expr::Load(_)
+            | Expr::Temp(_)
+            | Expr::Time
+            | Expr::Dt
+            | Expr::IndexAt(crate::ir::At::Pre)
+    )
+}
+
+/// Whether an expression of a kernel's loop computes the same, bit for bit, for
+/// two items at once (see `vectorizable`). The item's index is the loop counter in
+/// loops over neurons, synapses or candidate targets (`j`, the counter, and `i`,
+/// the same for the whole loop).
+fn lane_wise(e: &Expr, kernel: &Kernel) -> bool {
+    let temps = &kernel.temps;
+    let lane_wise = |e| lane_wise(e, kernel);
+    match e {
+        Expr::Index => matches!(kernel.looping, Loop::Neurons | Loop::Synapses | Loop::Pairs),
+        Expr::IndexAt(_) => kernel.looping == Loop::Pairs,
+        Expr::Rand(_) | Expr::Randn(_) => true,
+        e if splattable(e) => true,
+        Expr::Unary(Op1::Neg | Op1::Abs | Op1::Sqrt | Op1::Not | Op1::BoolToF64, a) => lane_wise(a),
         Expr::Binary(Op2::Add | Op2::Sub | Op2::Mul | Op2::Div | Op2::Min | Op2::Max | Op2::And | Op2::Or, a, b) => {
-            lane_wise(a, temps) && lane_wise(b, temps)
+            lane_wise(a) && lane_wise(b)
         }
         // Comparisons of numbers (of booleans, `==` and `!=`, are not lane masks).
-        Expr::Binary(op, a, b) if op.is_comparison() => {
-            a.ty(temps) == Ty::F64 && lane_wise(a, temps) && lane_wise(b, temps)
-        }
-        Expr::Select(c, a, b) => lane_wise(c, temps) && lane_wise(a, temps) && lane_wise(b, temps),
+        Expr::Binary(op, a, b) if op.is_comparison() => a.ty(temps) == Ty::F64 && lane_wise(a) && lane_wise(b),
+        Expr::Select(c, a, b) => lane_wise(c) && lane_wise(a) && lane_wise(b),
         _ => false,
     }
 }
@@ -474,7 +489,7 @@ enum Pass<'a> {
 /// of their expression), the buffer of each random stream, and the byte offset of
 /// the current batch's first item.
 struct Lanes {
-    splats: BTreeMap<String, Value>,
+    splats: BTreeMap<String, (Expr, Value)>,
     buffers: BTreeMap<u32, Value>,
     first_bytes: Option<Value>,
 }
@@ -557,7 +572,9 @@ impl Gen<'_, '_> {
         let zero = self.b.ins().iconst(types::I64, 0);
         if streams.is_empty() {
             self.splat_pass(pass, &mut lanes.splats)?;
-            return self.run_pass(pass, zero, n, &lanes);
+            let rest = self.run_pass(pass, zero, n, &lanes)?;
+            self.rebind_to_splats(&lanes.splats)?;
+            return Ok(rest);
         }
         let batch = i64::try_from(abi::BATCH).map_err(err)?;
         for &(k, _) in &streams {
@@ -613,8 +630,34 @@ impl Gen<'_, '_> {
         self.b.block_params(done)[0]
     }
 
+    /// Makes the scalar loop after a vector one read its invariant numbers from the
+    /// first lanes of their splats, so that the scalars die where they are splatted:
+    /// kept alive for the scalar loop, they took registers from the vector loop and
+    /// its splats were reloaded from the stack at every use.
+    fn rebind_to_splats(&mut self, splats: &BTreeMap<String, (Expr, Value)>) -> Result<(), Error> {
+        for (e, splat) in splats.values() {
+            if self.b.func.dfg.value_type(*splat) != types::F64X2 {
+                continue;
+            }
+            let lane = self.b.ins().extractlane(*splat, 0);
+            match e {
+                Expr::Temp(t) => {
+                    let var = *self.temps.get(*t).ok_or_else(|| Error(format!("temporary %{t} has no type")))?;
+                    self.b.def_var(var, lane);
+                }
+                Expr::Param(p) => {
+                    self.params.insert(*p, lane);
+                }
+                Expr::Time => self.t = lane,
+                Expr::Dt => self.dt = lane,
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
     /// The splats a pass uses.
-    fn splat_pass(&mut self, pass: Pass<'_>, splats: &mut BTreeMap<String, Value>) -> Result<(), Error> {
+    fn splat_pass(&mut self, pass: Pass<'_>, splats: &mut BTreeMap<String, (Expr, Value)>) -> Result<(), Error> {
         match pass {
             Pass::Vector(body) => self.splat_all(body, splats),
             Pass::Guarded(condition, body) => self.splat_invariants(condition, body, splats),
@@ -633,7 +676,7 @@ impl Gen<'_, '_> {
     }
 
     /// `splat_invariants` of every expression of an element-wise body.
-    fn splat_all(&mut self, body: &[Stmt], splats: &mut BTreeMap<String, Value>) -> Result<(), Error> {
+    fn splat_all(&mut self, body: &[Stmt], splats: &mut BTreeMap<String, (Expr, Value)>) -> Result<(), Error> {
         for s in body {
             if let Stmt::Let(_, e) | Stmt::Store(_, e) = s {
                 self.splat_invariants(e, body, splats)?;
@@ -655,15 +698,20 @@ impl Gen<'_, '_> {
 
     /// Splats of the loop-invariant leaves of `e` (not temporaries the body defines),
     /// and of 1.0 and 0.0 where a boolean becomes a number.
-    fn splat_invariants(&mut self, e: &Expr, body: &[Stmt], splats: &mut BTreeMap<String, Value>) -> Result<(), Error> {
+    fn splat_invariants(
+        &mut self,
+        e: &Expr,
+        body: &[Stmt],
+        splats: &mut BTreeMap<String, (Expr, Value)>,
+    ) -> Result<(), Error> {
         let defined = |t: usize| body.iter().any(|s| matches!(s, Stmt::Let(u, _) if *u == t));
         match e {
             Expr::Load(v) if self.module.layout.vars.get(*v).is_some_and(|info| !info.scalar) => {}
             Expr::Temp(t) if defined(*t) => {}
-            Expr::F64(_) | Expr::Bool(_) | Expr::Param(_) | Expr::Load(_) | Expr::Temp(_) | Expr::Time | Expr::Dt => {
+            e if splattable(e) => {
                 if let std::collections::btree_map::Entry::Vacant(slot) = splats.entry(format!("{e:?}")) {
                     let x = self.expr(e)?;
-                    slot.insert(self.splat(x));
+                    slot.insert((e.clone(), self.splat(x)));
                 }
             }
             _ => {
@@ -738,11 +786,40 @@ impl Gen<'_, '_> {
         let any = self.b.ins().vany_true(mask);
         self.b.ins().brif(any, each, &[], header, &[BlockArg::from(next)]);
         self.b.switch_to_block(each);
-        for item in [k, self.b.ins().iadd_imm_u(k, 1)] {
-            self.index = item;
-            self.body(body)?;
+        let items = [k, self.b.ins().iadd_imm_u(k, 1)];
+        match body {
+            // The mask's lanes decide, unless the first item's effects could change
+            // the second's condition: no calls (random numbers come from the buffers)
+            // and nothing live across one in the loop.
+            [Stmt::If(_, then)] if self.lanes_decide(condition, then) => {
+                for (lane, item) in (0u8..).zip(items) {
+                    let taken = self.b.ins().extractlane(mask, lane);
+                    let run = self.b.create_block();
+                    let after = self.b.create_block();
+                    self.b.ins().brif(taken, run, &[], after, &[]);
+                    self.b.switch_to_block(run);
+                    (self.index, self.post_index) = (item, item);
+                    self.body(then)?;
+                    self.b.ins().jump(after, &[]);
+                    self.b.switch_to_block(after);
+                }
+            }
+            _ => {
+                for item in items {
+                    (self.index, self.post_index) = (item, item);
+                    self.body(body)?;
+                }
+            }
         }
         Ok(self.close_loop(header, next, done))
+    }
+
+    /// Whether a guard's lane mask can stand for its condition item by item: `then`
+    /// stores no shared variable the condition reads (per-item ones are the item's own).
+    fn lanes_decide(&self, condition: &Expr, then: &[Stmt]) -> bool {
+        let read = crate::ir::Uses::of(&[Stmt::Let(0, condition.clone())]).vars;
+        let shared = |v: &usize| self.module.layout.vars.get(*v).is_none_or(|info| info.scalar);
+        !crate::ir::stored_vars(then).iter().any(|v| shared(v) && read.contains(v))
     }
 
     /// `mask` (i64x2) as f64x2 bits, for `bitselect` between floats.
@@ -759,8 +836,9 @@ impl Gen<'_, '_> {
         temps: &BTreeMap<usize, Value>,
         lanes: &Lanes,
     ) -> Result<Value, Error> {
-        let splat =
-            |e: &Expr| lanes.splats.get(&format!("{e:?}")).copied().ok_or_else(|| Error(format!("no splat of {e:?}")));
+        let splat = |e: &Expr| {
+            lanes.splats.get(&format!("{e:?}")).map(|&(_, v)| v).ok_or_else(|| Error(format!("no splat of {e:?}")))
+        };
         Ok(match e {
             Expr::Load(v) if self.module.layout.vars.get(*v).is_some_and(|info| !info.scalar) => {
                 let base = *self.bases.get(v).ok_or_else(|| Error(format!("variable {v} has no base pointer")))?;
@@ -768,8 +846,15 @@ impl Gen<'_, '_> {
                 self.b.ins().load(types::F64X2, MemFlagsData::new().with_notrap(), address, 0)
             }
             Expr::Temp(t) if temps.contains_key(t) => temps[t],
-            Expr::F64(_) | Expr::Bool(_) | Expr::Param(_) | Expr::Load(_) | Expr::Temp(_) | Expr::Time | Expr::Dt => {
-                splat(e)?
+            e if splattable(e) => splat(e)?,
+            // The counter: items `offset / 8` and the next (exact as floats below 2^53).
+            Expr::Index | Expr::IndexAt(crate::ir::At::Post) => {
+                let k = self.b.ins().ushr_imm_u(offset, 3);
+                let first = self.b.ins().fcvt_from_uint(types::F64, k);
+                let after = self.b.ins().iadd_imm_u(k, 1);
+                let second = self.b.ins().fcvt_from_uint(types::F64, after);
+                let both = self.b.ins().splat(types::F64X2, first);
+                self.b.ins().insertlane(both, second, 1)
             }
             Expr::Rand(k) | Expr::Randn(k) => {
                 let (buffer, first) = match (lanes.buffers.get(k), lanes.first_bytes) {
