@@ -25,3 +25,26 @@ fn emit_rust_prints_the_formatted_kernels() {
     let rust = String::from_utf8(out.stdout).expect("utf-8 output");
     insta::assert_snapshot!("emit_rust_lif", rust);
 }
+
+/// A reader that stops early (`snnc emit --asm model | head -1`) is no error: the
+/// command printed with `print!`, which panics on a closed pipe.
+#[test]
+fn emit_to_a_reader_that_stops_early_is_no_panic() {
+    use std::io::Read as _;
+    use std::process::{Command, Stdio};
+    // More than a pipe holds (64 KiB), so that snnc is still writing when it closes.
+    let model = concat!(env!("CARGO_MANIFEST_DIR"), "/../models/forager.snn");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_snnc"))
+        .args(["emit", "--asm", model])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("snnc runs");
+    let mut first = [0u8; 16];
+    child.stdout.take().expect("a pipe").read_exact(&mut first).expect("some output");
+    // The pipe's reading end is closed here, before snnc has written everything.
+    let out = child.wait_with_output().expect("snnc ends");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}

@@ -5,11 +5,18 @@ use snnc_compiler::diagnostic::{Severity, emit_to_stderr};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+/// Prints to standard output; a reader that stopped early (`snnc emit --asm | head`)
+/// is not an error.
+fn out(text: &str) {
+    use std::io::Write as _;
+    let _ = std::io::stdout().lock().write_all(text.as_bytes());
+}
+
 pub(super) fn emit(path: &std::path::Path, ir: bool, clif: bool, asm: bool, rust: bool) -> ExitCode {
     let result = load(path).and_then(|(source, model)| {
         let module = lower(path, &source, &model)?;
         if ir {
-            print!("{module}");
+            out(&module.to_string());
         }
         if rust {
             let rust = snnc_compiler::backends::rust::generate_formatted(
@@ -17,7 +24,7 @@ pub(super) fn emit(path: &std::path::Path, ir: bool, clif: bool, asm: bool, rust
                 &snnc_compiler::backends::rust::runtime_abi(),
             );
             match rust {
-                Ok(text) => print!("{text}"),
+                Ok(text) => out(&text),
                 Err(e) => {
                     eprintln!("error: {e}");
                     return Err(ExitCode::from(EXIT_MODEL_ERROR));
@@ -31,7 +38,7 @@ pub(super) fn emit(path: &std::path::Path, ir: bool, clif: bool, asm: bool, rust
                 snnc_compiler::backends::cranelift::clif_text(&module)
             };
             match text {
-                Ok(text) => print!("{text}"),
+                Ok(text) => out(&text),
                 Err(e) => {
                     eprintln!("error: {e}");
                     return Err(ExitCode::from(EXIT_MODEL_ERROR));
