@@ -32,6 +32,7 @@ aot_models! {
     hh => "../models/hh.snn",
     stdp => "../models/stdp.snn",
     lanes => "cases/lanes/lanes.snn",
+    pressure => "cases/pressure/pressure.snn",
 }
 
 fn jit(source: &str, seed: u64) -> Simulation {

@@ -5,6 +5,7 @@
 //! IR's order (Cranelift neither reassociates floating point nor forms FMAs), and
 //! transcendental functions and random numbers are calls of the `abi` functions.
 
+use super::avx2;
 use crate::abi::{self, KernelFn, offsets};
 use crate::ir::{Expr, Kernel, Loop, MathFn, Module, Op1, Op2, Stmt, Ty};
 use cranelift_codegen::Context;
@@ -131,6 +132,16 @@ pub fn asm_text(module: &Module) -> Result<String, Error> {
         jit.define_function(id, &mut ctx).map_err(|e| Error(format!("{}: {e:?}", kernel.name)))?;
         let text = ctx.compiled_code().and_then(|c| c.vcode.clone()).unwrap_or_default();
         out.push_str(&format!("; kernel {}\n{text}\n", kernel.name));
+        if let Some(routine) = avx2_routine(kernel, module) {
+            // Cranelift can not disassemble it: the bytes, for `objdump -b binary -m i386:x86-64 -D`.
+            let hex: Vec<String> = routine.code.iter().map(|b| format!("{b:02x}")).collect();
+            out.push_str(&format!(
+                "; kernel {}_avx2 ({} bytes)\n{}\n\n",
+                kernel.name,
+                routine.code.len(),
+                hex.join(" ")
+            ));
+        }
         jit.clear_context(&mut ctx);
     }
     // SAFETY: nothing was finalized; no function pointer exists.
@@ -182,6 +193,18 @@ fn build(
         let f = jit.declare_function(symbol, Linkage::Import, &sig).map_err(err)?;
         imports.insert(symbol, jit.declare_func_in_func(f, &mut ctx.func));
     }
+
+    // An element-wise loop's four-item part: AVX2 code of our own (see `avx2`).
+    let avx2 = match avx2_routine(kernel, module) {
+        Some(routine) => {
+            let mut sig = Signature::new(jit.isa().default_call_conv());
+            sig.params.extend([AbiParam::new(pointer), AbiParam::new(types::I64), AbiParam::new(types::I64)]);
+            let f = jit.declare_function(&format!("{}_avx2", kernel.name), Linkage::Local, &sig).map_err(err)?;
+            jit.define_function_bytes(f, 16, &routine.code, &[]).map_err(err)?;
+            Some((jit.declare_func_in_func(f, &mut ctx.func), routine))
+        }
+        None => None,
+    };
 
     let mut b = FunctionBuilder::new(&mut ctx.func, builder_ctx);
     let entry = b.create_block();
@@ -246,6 +269,7 @@ fn build(
         temp_types: kernel.temps.clone(),
         imports,
         keys: BTreeMap::new(),
+        avx2,
     };
     // One key per random stream, computed once per call.
     for stream in uses.streams {
@@ -366,6 +390,13 @@ fn build(
     Ok(id)
 }
 
+/// The AVX2 routine of an element-wise loop, where this machine has AVX2.
+fn avx2_routine(kernel: &Kernel, module: &Module) -> Option<avx2::Routine> {
+    let per_item = |v: usize| module.layout.vars.get(v).is_some_and(|info| !info.scalar);
+    let eligible = matches!(kernel.looping, Loop::Neurons | Loop::Synapses) && vectorizable(kernel, module);
+    if eligible && avx2::available() { avx2::compile(&kernel.body, &per_item) } else { None }
+}
+
 /// Whether a synapse kernel's body reads its presynaptic and postsynaptic neurons.
 fn uses_neurons(kernel: &Kernel) -> (bool, bool) {
     fn stores(s: &Stmt, mark: &mut impl FnMut(crate::ir::At)) {
@@ -421,7 +452,7 @@ fn vectorizable(kernel: &Kernel, module: &Module) -> bool {
 /// Whether a leaf of a lane-wise expression is splatted (the same for every item)
 /// where it is not a per-item variable or a temporary of the loop body. `i`, the
 /// presynaptic neuron, is the same for a whole loop over candidate targets.
-fn splattable(e: &Expr) -> bool {
+pub(super) fn splattable(e: &Expr) -> bool {
     matches!(
         e,
         Expr::F64(_)
@@ -489,6 +520,8 @@ enum Pass<'a> {
 /// of their expression), the buffer of each random stream, and the byte offset of
 /// the current batch's first item.
 struct Lanes {
+    /// The argument block of the AVX2 routine, when there is one.
+    block: Option<Value>,
     splats: BTreeMap<String, (Expr, Value)>,
     buffers: BTreeMap<u32, Value>,
     first_bytes: Option<Value>,
@@ -532,6 +565,8 @@ struct Gen<'a, 'm> {
     imports: BTreeMap<&'static str, FuncRef>,
     /// The key of each random stream (`abi::snnc_rng_key`).
     keys: BTreeMap<u32, Value>,
+    /// The AVX2 routine of an element-wise loop, if it has one.
+    avx2: Option<(FuncRef, avx2::Routine)>,
 }
 
 impl Gen<'_, '_> {
@@ -561,7 +596,10 @@ impl Gen<'_, '_> {
     /// random numbers if its vector code draws any; returns the first item left
     /// for the scalar loop.
     fn batched(&mut self, pass: Pass<'_>, n: Value) -> Result<Value, Error> {
-        let mut lanes = Lanes { splats: BTreeMap::new(), buffers: BTreeMap::new(), first_bytes: None };
+        let mut lanes = Lanes { block: None, splats: BTreeMap::new(), buffers: BTreeMap::new(), first_bytes: None };
+        if let (Pass::Vector(_), Some((_, routine))) = (pass, &self.avx2) {
+            lanes.block = Some(self.routine_block(&routine.slots.clone())?);
+        }
         // The random streams of the code that runs two items at a time.
         let uses = match pass {
             Pass::Vector(body) => crate::ir::Uses::of(body),
@@ -656,6 +694,69 @@ impl Gen<'_, '_> {
         Ok(())
     }
 
+    /// The argument block of an AVX2 routine, with the slots that stay the same for
+    /// the whole kernel filled in (array bases, invariants, constants).
+    fn routine_block(&mut self, slots: &[avx2::Slot]) -> Result<Value, Error> {
+        let bytes = u32::try_from(slots.len() * 8).map_err(err)?;
+        let slot = self.b.create_sized_stack_slot(StackSlotData::new(StackSlotKind::ExplicitSlot, bytes, 3));
+        let block = self.b.ins().stack_addr(self.pointer, slot, 0);
+        for (k, s) in slots.iter().enumerate() {
+            let value = match s {
+                avx2::Slot::Array(v) => {
+                    *self.bases.get(v).ok_or_else(|| Error(format!("variable {v} has no base pointer")))?
+                }
+                avx2::Slot::Value(e) => {
+                    let x = self.expr(e)?;
+                    if self.b.func.dfg.value_type(x) == types::I8 {
+                        let wide = self.b.ins().uextend(types::I64, x);
+                        self.b.ins().ineg(wide)
+                    } else {
+                        x
+                    }
+                }
+                avx2::Slot::Bits(bits) => self.b.ins().iconst(types::I64, i64::from_ne_bytes(bits.to_ne_bytes())),
+                avx2::Slot::Buffer(_) | avx2::Slot::First(_) => continue,
+            };
+            self.b.ins().store(MemFlagsData::trusted(), value, block, i32::try_from(k * 8).map_err(err)?);
+        }
+        Ok(block)
+    }
+
+    /// Calls an AVX2 routine over the items from `start` that fill whole vectors of
+    /// four before `end`; returns the first item after them.
+    fn call_routine(
+        &mut self,
+        f: FuncRef,
+        slots: &[avx2::Slot],
+        block: Value,
+        start: Value,
+        end: Value,
+        lanes: &Lanes,
+    ) -> Result<Value, Error> {
+        for (k, s) in slots.iter().enumerate() {
+            let value = match s {
+                avx2::Slot::Buffer(stream) => {
+                    let (buffer, first) = match (lanes.buffers.get(stream), lanes.first_bytes) {
+                        (Some(&buffer), Some(first)) => (buffer, first),
+                        _ => return Err(Error(format!("no buffer of random stream {stream}"))),
+                    };
+                    self.b.ins().isub(buffer, first)
+                }
+                avx2::Slot::First(lane) => {
+                    let item = self.b.ins().iadd_imm_u(start, i64::from(*lane));
+                    self.b.ins().fcvt_from_uint(types::F64, item)
+                }
+                _ => continue,
+            };
+            self.b.ins().store(MemFlagsData::trusted(), value, block, i32::try_from(k * 8).map_err(err)?);
+        }
+        let count = self.b.ins().isub(end, start);
+        let whole = self.b.ins().band_imm_u(count, !3);
+        let stop = self.b.ins().iadd(start, whole);
+        self.b.ins().call(f, &[block, start, stop]);
+        Ok(stop)
+    }
+
     /// The splats a pass uses.
     fn splat_pass(&mut self, pass: Pass<'_>, splats: &mut BTreeMap<String, (Expr, Value)>) -> Result<(), Error> {
         match pass {
@@ -668,7 +769,13 @@ impl Gen<'_, '_> {
     fn run_pass(&mut self, pass: Pass<'_>, start: Value, end: Value, lanes: &Lanes) -> Result<Value, Error> {
         match pass {
             Pass::Vector(body) => {
-                let rest = self.vector_pass(body, start, end, 2, lanes)?;
+                let rest = match (lanes.block, &self.avx2) {
+                    (Some(block), Some((f, routine))) => {
+                        let (f, slots) = (*f, routine.slots.clone());
+                        self.call_routine(f, &slots, block, start, end, lanes)?
+                    }
+                    _ => self.vector_pass(body, start, end, 2, lanes)?,
+                };
                 self.vector_pass(body, rest, end, 1, lanes)
             }
             Pass::Guarded(condition, body) => self.pair_pass(condition, body, start, end, lanes),
