@@ -21,6 +21,7 @@
 //! into the instruction that uses it.
 
 use crate::ir::{Expr, Op1, Op2, Stmt, VarId};
+use std::collections::BTreeMap;
 
 /// What the kernel writes into one 8-byte slot of the argument block.
 #[derive(Clone, Debug, PartialEq)]
@@ -129,7 +130,10 @@ struct Lowering<'a> {
     slots: Vec<Slot>,
     /// The slot of each invariant, and the operation standing for it.
     invariants: Vec<(usize, usize)>,
-    temps: Vec<(usize, usize)>,
+    /// The value of each temporary (assigned once).
+    temps: BTreeMap<usize, usize>,
+    /// The `Iota` operation, once used.
+    iota: Option<usize>,
 }
 
 impl Lowering<'_> {
@@ -170,21 +174,22 @@ impl Lowering<'_> {
                 let s = self.slot(Slot::Array(*v));
                 self.push(Op::Load(s))
             }
-            Expr::Temp(t) if self.temps.iter().any(|&(u, _)| u == *t) => {
-                self.temps.iter().rev().find(|&&(u, _)| u == *t).map(|&(_, v)| v)?
-            }
+            Expr::Temp(t) if self.temps.contains_key(t) => self.temps[t],
             Expr::Rand(k) | Expr::Randn(k) => {
                 let s = self.slot(Slot::Buffer(*k));
                 self.push(Op::Load(s))
             }
             Expr::Index | Expr::IndexAt(crate::ir::At::Post) => {
+                if let Some(v) = self.iota {
+                    return Some(v);
+                }
+                // Four consecutive slots, read as one vector.
                 (0..4).for_each(|lane| {
                     self.slot(Slot::First(lane));
                 });
-                match self.ops.iter().position(|op| matches!(op, Op::Iota)) {
-                    Some(v) => v,
-                    None => self.push(Op::Iota),
-                }
+                let v = self.push(Op::Iota);
+                self.iota = Some(v);
+                v
             }
             e if super::cranelift::splattable(e) => self.invariant(Slot::Value(e.clone())),
             Expr::Unary(op, a) => {
@@ -244,12 +249,19 @@ impl Lowering<'_> {
 /// variables with one value per item from shared ones. `None` when some part has no
 /// vector form here or the arrays outnumber the registers for their addresses.
 pub fn compile(body: &[Stmt], per_item: &dyn Fn(VarId) -> bool) -> Option<Routine> {
-    let mut lowering = Lowering { per_item, ops: Vec::new(), slots: Vec::new(), invariants: Vec::new(), temps: vec![] };
+    let mut lowering = Lowering {
+        per_item,
+        ops: Vec::new(),
+        slots: Vec::new(),
+        invariants: Vec::new(),
+        temps: BTreeMap::new(),
+        iota: None,
+    };
     for s in body {
         match s {
             Stmt::Let(t, e) => {
                 let v = lowering.expr(e)?;
-                lowering.temps.push((*t, v));
+                lowering.temps.insert(*t, v);
             }
             Stmt::Store(v, e) if per_item(*v) => {
                 let x = lowering.expr(e)?;
@@ -259,8 +271,7 @@ pub fn compile(body: &[Stmt], per_item: &dyn Fn(VarId) -> bool) -> Option<Routin
             _ => return None,
         }
     }
-    let iota = lowering.ops.iter().any(|op| matches!(op, Op::Iota));
-    let four = if iota { Some(lowering.bits(4f64.to_bits())) } else { None };
+    let four = if lowering.iota.is_some() { Some(lowering.bits(4f64.to_bits())) } else { None };
     let Lowering { ops, slots, .. } = lowering;
     let arrays: Vec<usize> =
         (0..slots.len()).filter(|&s| matches!(slots[s], Slot::Array(_) | Slot::Buffer(_))).collect();
@@ -301,6 +312,17 @@ enum Instruction {
     Vex(u8, u8, u8, Loc, Option<u8>),
 }
 
+/// What a busy register holds.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Held {
+    /// A value of the body (spillable).
+    Value(usize),
+    /// An invariant or `Iota`, for the whole loop.
+    Pinned,
+    /// A spilled value reloaded for one instruction.
+    Reload,
+}
+
 /// The machine code of one routine.
 struct Emitter<'a> {
     ops: &'a [Op],
@@ -318,8 +340,8 @@ struct Emitter<'a> {
     pinned: Vec<Option<u8>>,
     /// Where each computed value is, while it lives.
     place: Vec<Option<Loc>>,
-    /// Which value a register holds.
-    holder: [Option<usize>; 16],
+    /// What each register holds.
+    holder: [Option<Held>; 16],
     frame_bytes: i32,
 }
 
@@ -383,7 +405,7 @@ impl<'a> Emitter<'a> {
 
     /// Whether a value is computed in the loop (not invariant, not folded).
     fn computed(&self, v: usize) -> bool {
-        !matches!(self.ops[v], Op::Invariant(_) | Op::Iota | Op::Store(..)) && !self.folded[v]
+        !matches!(self.ops[v], Op::Invariant(_) | Op::Iota) && !self.folded[v]
     }
 
     fn run(mut self) -> Option<Vec<u8>> {
@@ -401,7 +423,7 @@ impl<'a> Emitter<'a> {
         for &v in loop_values.iter() {
             if usize::from(next_reg) < room {
                 self.pinned[v] = Some(next_reg);
-                self.holder[usize::from(next_reg)] = Some(usize::MAX);
+                self.holder[usize::from(next_reg)] = Some(Held::Pinned);
                 next_reg += 1;
             } else {
                 self.place[v] = Some(Loc::Mem(Mem::frame(self.frame_bytes)));
@@ -512,7 +534,7 @@ impl<'a> Emitter<'a> {
             Loc::Mem(m) => {
                 let r = self.free_register(p, keep)?;
                 self.vex_mem(0x10, 1, r, 0, m);
-                self.holder[usize::from(r)] = Some(usize::MAX - 1);
+                self.holder[usize::from(r)] = Some(Held::Reload);
                 Some((r, true))
             }
         }
@@ -527,8 +549,8 @@ impl<'a> Emitter<'a> {
         let victim = (0..16u8)
             .filter(|r| !keep.contains(r))
             .filter_map(|r| {
-                let v = self.holder[usize::from(r)]?;
-                let next = self.uses.get(v)?.iter().copied().find(|&u| u >= p)?;
+                let Some(Held::Value(v)) = self.holder[usize::from(r)] else { return None };
+                let next = self.uses[v].iter().copied().find(|&u| u >= p)?;
                 Some((next, r, v))
             })
             .max()?;
@@ -544,8 +566,7 @@ impl<'a> Emitter<'a> {
     /// Frees the registers of values last used at `p`.
     fn release(&mut self, p: usize) {
         for r in 0..16 {
-            if let Some(v) = self.holder[r]
-                && v < self.ops.len()
+            if let Some(Held::Value(v)) = self.holder[r]
                 && self.uses[v].last().is_none_or(|&u| u <= p)
             {
                 self.holder[r] = None;
@@ -556,7 +577,7 @@ impl<'a> Emitter<'a> {
 
     fn op(&mut self, p: usize) -> Option<()> {
         let op = self.ops[p].clone();
-        if !self.computed(p) && !matches!(op, Op::Store(..)) {
+        if !self.computed(p) {
             return Some(());
         }
         // Operands: the first (and a blend's mask and false value) in registers.
@@ -639,7 +660,7 @@ impl<'a> Emitter<'a> {
         if self.uses[p].is_empty() {
             return Some(());
         }
-        self.holder[usize::from(d)] = Some(p);
+        self.holder[usize::from(d)] = Some(Held::Value(p));
         self.place[p] = Some(Loc::Reg(d));
         Some(())
     }
@@ -714,7 +735,7 @@ impl<'a> Emitter<'a> {
 }
 
 /// The registers an instruction may not write: its operands that still live on.
-fn keep_live(keep: &[u8], holder: &[Option<usize>; 16]) -> Vec<u8> {
+fn keep_live(keep: &[u8], holder: &[Option<Held>; 16]) -> Vec<u8> {
     keep.iter().copied().filter(|&r| holder[usize::from(r)].is_some()).collect()
 }
 
@@ -944,12 +965,9 @@ mod tests {
             }
 
             let routine = compile(&body, &|v| v < vars).expect("every generated body compiles");
-            spilled += usize::from(
-                routine.code.windows(3).any(|w| w == [0x48, 0x81, 0xEC]) && {
-                    let at = routine.code.windows(3).position(|w| w == [0x48, 0x81, 0xEC]).unwrap_or(0) + 3;
-                    routine.code[at..at + 4] != [0, 0, 0, 0]
-                },
-            );
+            // `sub rsp, imm32` in the prologue: a frame means spills or invariants in memory.
+            let sub = routine.code.windows(3).position(|w| w == [0x48, 0x81, 0xEC]).expect("a prologue") + 3;
+            spilled += usize::from(routine.code[sub..sub + 4] != [0, 0, 0, 0]);
             let (start, end) = (4usize, 20usize);
             let block: Vec<u64> = routine
                 .slots

@@ -603,7 +603,7 @@ impl Gen<'_, '_> {
         // The random streams of the code that runs two items at a time.
         let uses = match pass {
             Pass::Vector(body) => crate::ir::Uses::of(body),
-            Pass::Guarded(condition, _) => crate::ir::Uses::of(&[Stmt::Let(0, condition.clone())]),
+            Pass::Guarded(condition, _) => crate::ir::Uses::of_expr(condition),
         };
         let streams: Vec<(u32, &'static str)> =
             uses.streams.iter().map(|&k| (k, draw_symbols(uses.normals.contains(&k)).1)).collect();
@@ -924,7 +924,7 @@ impl Gen<'_, '_> {
     /// Whether a guard's lane mask can stand for its condition item by item: `then`
     /// stores no shared variable the condition reads (per-item ones are the item's own).
     fn lanes_decide(&self, condition: &Expr, then: &[Stmt]) -> bool {
-        let read = crate::ir::Uses::of(&[Stmt::Let(0, condition.clone())]).vars;
+        let read = crate::ir::Uses::of_expr(condition).vars;
         let shared = |v: &usize| self.module.layout.vars.get(*v).is_none_or(|info| info.scalar);
         !crate::ir::stored_vars(then).iter().any(|v| shared(v) && read.contains(v))
     }

@@ -404,6 +404,13 @@ impl Uses {
     }
 }
 
+impl Uses {
+    /// What an expression reads.
+    pub fn of_expr(e: &Expr) -> Uses {
+        Uses::of(&[Stmt::Let(0, e.clone())])
+    }
+}
+
 impl Kernel {
     /// The variables, parameters, tables and random streams the kernel uses.
     pub fn uses(&self) -> Uses {
